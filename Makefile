@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make test` and `make demo`. Everything else is set-up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck pytest demo bench clean
+
+$(STAMP): pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e plugins/fth_motive -e plugins/fth_samsara
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/fth demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_fleet.py
+
+clean:
+	rm -rf $(VENV)

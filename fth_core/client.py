@@ -1,0 +1,340 @@
+"""Layer 2: the provider-agnostic HTTP client.
+
+:class:`TelemetryClient` executes :class:`~fth_core.endpoints.RequestSpec` s for one provider
+over one pooled ``httpx.Client``. All resilience lives in :meth:`TelemetryClient.send`, one code
+path for every request:
+
+* retries (tenacity) on connection errors, timeouts, 408, 429, 500, 502, 503, 504 — never on
+  other 4xx — with exponential backoff and jitter scaled by ``retry_backoff_factor``; up to
+  ``max_retries`` retries for errors and ``max_rate_limit_retries`` for 429s;
+* ``Retry-After`` in seconds (fractional too) or as an HTTP-date; missing or ≤ 0 falls back to
+  the backoff. A 429 pauses the provider's whole :class:`~fth_core.ratelimit.RateGovernor`;
+* the governor's token bucket and concurrency bound before every attempt.
+
+Paging (:meth:`iter_pages`) follows the endpoint's pagination style and stops with an error on
+a repeated cursor or past ``max_pages``.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import msgspec
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from fth_core.endpoints import EndpointDefinition, ParsedResponse, RequestSpec
+from fth_core.errors import APIError, FthError, PaginationError, ResponseFormatError, TransportError
+from fth_core.logs import get_logger, register_secret
+from fth_core.pagination import PaginationState
+from fth_core.ratelimit import RateGovernor
+
+__all__ = ["ClientStats", "TelemetryClient", "parse_retry_after"]
+
+log = get_logger("fth.client")
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_BACKOFF_SECONDS = 30.0
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header; ``None`` when absent, ≤ 0 or unreadable.
+
+    Accepts delta-seconds (``"2"``, ``"0.40235"``) and HTTP-dates. Capped at five minutes so a
+    bogus far-future date cannot stall a nightly run indefinitely.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds <= 0:  # NaN or non-positive
+        return None
+    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
+@dataclass
+class ClientStats:
+    """Counters for the run summary. ``wait_seconds`` is rate-limit waiting (tokens, pauses)."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "errors": self.errors,
+        }
+
+
+class _Retryable(Exception):
+    """An attempt that failed in a way worth retrying; ``error`` is what to raise at the end."""
+
+    def __init__(
+        self, error: FthError, status: int | None = None, retry_after: float | None = None
+    ):
+        super().__init__(str(error))
+        self.error = error
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _error_detail(response: httpx.Response) -> str | None:
+    """The provider's own error text: Motive ``error_message``, Samsara ``message``, or text."""
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        text = response.text.strip()
+        return " ".join(text.split())[:200] or None
+    if isinstance(body, dict):
+        for key in ("error_message", "message", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:200]
+    return None
+
+
+class TelemetryClient:
+    """One provider's HTTP client: pooled connections, retries, rate limits, pagination."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        auth_headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] = (10.0, 30.0),
+        max_retries: int = 3,
+        retry_backoff_factor: float = 1.0,
+        max_rate_limit_retries: int = 10,
+        verify_ssl: bool | str = True,
+        use_truststore: bool = False,
+        proxy: str | None = None,
+        governor: RateGovernor | None = None,
+        max_pages: int = 10_000,
+        user_agent: str = "fth",
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.retry_backoff_factor = retry_backoff_factor
+        self.max_rate_limit_retries = max_rate_limit_retries
+        self.governor = governor or RateGovernor(1_000.0, 1_000, 64)
+        self.max_pages = max_pages
+        self.stats = ClientStats()
+        for value in (auth_headers or {}).values():
+            register_secret(value)
+            register_secret(value.split(" ", 1)[-1])
+        connect, read = timeout
+        limit = self.governor.max_concurrency
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+                **(auth_headers or {}),
+            },
+            timeout=httpx.Timeout(read, connect=connect),
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            verify=_ssl_context(verify_ssl, use_truststore),
+            proxy=proxy,
+            trust_env=True,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"TelemetryClient(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TelemetryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- one request, with retries ---------------------------------------------------------
+    def send(
+        self, request: RequestSpec, *, rate_key: str | None = None, rate: float | None = None
+    ) -> httpx.Response:
+        """Execute ``request`` with the retry policy; returns a 2xx response or raises
+        :class:`APIError` / :class:`TransportError`."""
+        counts = {"errors": 0, "rate_limited": 0}
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if not isinstance(exc, _Retryable):
+                return True
+            if exc.status == 429:
+                return counts["rate_limited"] > self.max_rate_limit_retries
+            return counts["errors"] > self.max_retries
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.status == 429:
+                return 0.0  # the governor's pause already holds every thread back
+            return self._backoff(counts["errors"])
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.debug("%s: retrying %s after: %s", self.provider, request.describe(), exc)
+
+        retrying = Retrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    try:
+                        return self._attempt(request, rate_key, rate)
+                    except _Retryable as exc:
+                        key = "rate_limited" if exc.status == 429 else "errors"
+                        counts[key] += 1
+                        raise
+        except _Retryable as exc:
+            self.stats.errors += 1
+            raise exc.error from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _backoff(self, failures: int) -> float:
+        """Exponential backoff with jitter: half fixed, half random, capped."""
+        ceiling = min(MAX_BACKOFF_SECONDS, self.retry_backoff_factor * 2.0 ** max(failures - 1, 0))
+        return ceiling / 2 + random.random() * ceiling / 2
+
+    def _attempt(
+        self, request: RequestSpec, rate_key: str | None, rate: float | None
+    ) -> httpx.Response:
+        method, path = request.method, request.path
+        with self.governor.slot(rate_key, rate):
+            started = time.monotonic()
+            self.stats.requests += 1
+            try:
+                response = self._http.request(
+                    method, path, params=list(request.params), headers=dict(request.headers)
+                )
+            except httpx.TimeoutException as exc:
+                reason = f"timed out ({type(exc).__name__})"
+                raise _Retryable(TransportError(self.provider, method, path, reason)) from None
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                raise _Retryable(TransportError(self.provider, method, path, reason)) from None
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log.debug(
+            "%s: %s -> %s (%d bytes, %.0f ms)",
+            self.provider,
+            request.describe(),
+            response.status_code,
+            len(response.content),
+            elapsed_ms,
+        )
+        status = response.status_code
+        if status < 400:
+            return response
+        error = APIError(self.provider, method, path, status, _error_detail(response))
+        if status == 429:
+            self.stats.rate_limited += 1
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else self._backoff(1)
+            self.governor.pause(delay)
+            raise _Retryable(error, status, retry_after)
+        if status in RETRY_STATUSES:
+            raise _Retryable(error, status)
+        raise error
+
+    # -- endpoints and pages ---------------------------------------------------------------
+    def fetch(
+        self,
+        endpoint: EndpointDefinition,
+        params: Mapping[str, Any] | None = None,
+        state: PaginationState | None = None,
+        *,
+        typed: bool = True,
+    ) -> ParsedResponse:
+        """One page of ``endpoint``: build, send, decode, parse."""
+        request = endpoint.build_request(params, state)
+        response = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+        try:
+            body = msgspec.json.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ResponseFormatError(
+                f"{self.provider}: {request.method} {request.path} returned invalid JSON ({exc})"
+            ) from None
+        return endpoint.parse_response(body, state, typed=typed)
+
+    def iter_pages(
+        self,
+        endpoint: EndpointDefinition,
+        params: Mapping[str, Any] | None = None,
+        *,
+        typed: bool = True,
+    ) -> Iterator[ParsedResponse]:
+        """Every page of ``endpoint`` in order, until its pagination says the walk is done."""
+        state: PaginationState | None = PaginationState()
+        while state is not None:
+            page = self.fetch(endpoint, params, state, typed=typed)
+            yield page
+            state = page.next_state
+            if state is not None and state.pages_fetched >= self.max_pages:
+                raise PaginationError(
+                    f"{endpoint.key}: more than {self.max_pages} pages; raise max_pages if real"
+                )
+
+    def fetch_all(
+        self,
+        endpoint: EndpointDefinition,
+        params: Mapping[str, Any] | None = None,
+        *,
+        typed: bool = True,
+    ) -> list[Any]:
+        """All items of ``endpoint`` across pages."""
+        items: list[Any] = []
+        for page in self.iter_pages(endpoint, params, typed=typed):
+            items.extend(page.items)
+        return items
+
+
+def _ssl_context(verify_ssl: bool | str, use_truststore: bool) -> ssl.SSLContext | bool:
+    if use_truststore:
+        try:
+            import truststore
+        except ImportError:
+            raise FthError(
+                "use_truststore needs the truststore package: pip install 'fth-core[truststore]'"
+            ) from None
+        context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return context
+    if isinstance(verify_ssl, str):
+        return ssl.create_default_context(cafile=verify_ssl)
+    return verify_ssl

@@ -1,0 +1,320 @@
+"""Configuration: pydantic models, a YAML loader, ``${ENV}`` interpolation and readable errors.
+
+Shape (every key optional except what a run needs)::
+
+    providers:
+      motive:
+        enabled: true
+        base_url: https://api.gomotive.com     # default: the plugin's
+        api_key: ${MOTIVE_API_KEY}             # falls back to MOTIVE_API_KEY when omitted
+        request_timeout: [10, 30]              # connect, read seconds (or one number for both)
+        max_retries: 3
+        retry_backoff_factor: 1.0
+        verify_ssl: true                       # or a CA-bundle path
+        use_truststore: false                  # trust the OS certificate store
+        proxy: null                            # default: HTTP(S)_PROXY from the environment
+        rate_limit: {requests_per_second: 5, burst: 10}   # default: the plugin's quota
+        max_concurrency: 10
+        options: {}                            # provider-specific, checked by the plugin
+    pipeline: {default_start_date: 2026-01-01, lookback_days: 1, batch_increment_days: 1}
+    storage: {parquet_path: data/telemetry, retention_days: null}
+    logging: {level: INFO, file: null}
+
+Every problem is reported as one line ``<yaml.path>: <what is wrong>``, all problems at once,
+and never with the value of a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from fth_core.errors import ConfigError
+
+__all__ = [
+    "FthConfig",
+    "LoggingConfig",
+    "PipelineConfig",
+    "ProviderConfig",
+    "RateLimitConfig",
+    "StorageConfig",
+    "format_validation_error",
+    "load_config",
+    "parse_config",
+]
+
+_SECRET_KEYS = {"api_key"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimitConfig(_Strict):
+    """Overrides the plugin's default quota; unset fields keep the plugin's figure."""
+
+    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    burst: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class ProviderConfig(_Strict):
+    """Settings of one provider (``providers.<name>``)."""
+
+    enabled: bool = True
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    request_timeout: tuple[float, float] = (10.0, 30.0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    retry_backoff_factor: float = Field(default=1.0, ge=0, le=60)
+    verify_ssl: bool | str = True
+    use_truststore: bool = False
+    proxy: str | None = None
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    max_concurrency: int | None = Field(default=None, ge=1, le=256)
+    max_pages: int = Field(default=10_000, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+", value):
+            raise ValueError("must be a proxy URL (http://, https:// or socks5://)")
+        return value
+
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = (value, value)
+        if isinstance(value, list | tuple):
+            if len(value) != 2:
+                raise ValueError("must be [connect, read] seconds or one number")
+            if any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in value):
+                raise ValueError("timeouts must be positive numbers of seconds")
+        return value
+
+    @field_validator("verify_ssl")
+    @classmethod
+    def _ca_bundle(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not Path(value).expanduser().is_file():
+            raise ValueError(f"CA bundle {value} does not exist (or use true/false)")
+        return value
+
+
+class PipelineConfig(_Strict):
+    default_start_date: date | None = None
+    lookback_days: int = Field(default=1, ge=0, le=365)
+    batch_increment_days: float = Field(default=1.0, gt=0, le=90)
+
+
+class StorageConfig(_Strict):
+    parquet_path: Path = Path("data/telemetry")
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class LoggingConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class FthConfig(_Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    pipeline: PipelineConfig = PipelineConfig()
+    storage: StorageConfig = StorageConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _provider_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                    raise ValueError(
+                        f"provider name {name!r} must be lower-case letters, digits, _"
+                    )
+        return value
+
+    def enabled_providers(self) -> dict[str, ProviderConfig]:
+        return {name: p for name, p in self.providers.items() if p.enabled}
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _path(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
+    text = ""
+    for part in (*prefix, *loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _plain_message(error: Any) -> str:
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg[:1].lower() + msg[1:]
+
+
+def format_validation_error(
+    exc: ValidationError, prefix: tuple[str, ...] = (), model: type[BaseModel] | None = None
+) -> list[str]:
+    """One line per pydantic error: ``path: message (got value)``; secrets never echoed."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        # Pydantic appends the union member or tuple index it tried; hide type names.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p in ("bool", "str")))
+        where = _path(loc, prefix)
+        if error["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            hint = _suggest(key, model, loc[:-1])
+            lines.append(f"{where}: unknown key{hint}")
+            continue
+        message = _plain_message(error)
+        secret = any(str(p) in _SECRET_KEYS for p in loc)
+        value = error.get("input")
+        if not secret and error["type"] != "missing" and not isinstance(value, dict | list):
+            shown = repr(value)
+            message += f" (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
+        lines.append(f"{where}: {message}")
+    return list(dict.fromkeys(lines))
+
+
+def _model_at(parent: tuple[Any, ...], model: type[BaseModel]) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``parent`` (skipping ``dict`` keys)."""
+    target: type[BaseModel] = model
+    parts = list(parent)
+    while parts:
+        field = target.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return None
+        annotation = field.annotation
+        if get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+            if parts:
+                parts.pop(0)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        target = annotation
+    return target
+
+
+def _suggest(key: str, model: type[BaseModel] | None, parent: tuple[Any, ...]) -> str:
+    target = _model_at(parent, model) if model is not None else None
+    known = list(target.model_fields) if target is not None else []
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+# -- loading -----------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, loc: tuple[str, ...], env: dict[str, str], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*loc, str(k)), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*loc, f"[{i}]"), env, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(
+            f"{'.'.join(loc).replace('.[', '[')}: environment variable {name} is not set"
+        )
+        return ""
+
+    return _ENV_REF.sub(replace, value)
+
+
+def parse_config(
+    data: Any, *, source: str | None = None, env: dict[str, str] | None = None
+) -> FthConfig:
+    """Validate already-parsed YAML data. Raises :class:`ConfigError` listing every problem."""
+    env = dict(os.environ) if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping (providers:, pipeline:, ...)", source)
+    problems: list[str] = []
+    data = _interpolate(data, (), env, problems)
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        for name, settings in providers.items():
+            if settings is None:
+                providers[name] = settings = {}
+            if isinstance(settings, dict) and not settings.get("api_key"):
+                fallback = env.get(f"{str(name).upper()}_API_KEY")
+                if fallback:
+                    settings["api_key"] = fallback
+    try:
+        config = FthConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc, model=FthConfig))
+        raise ConfigError(problems, source) from None
+    for name, provider in config.providers.items():
+        if provider.enabled and (
+            provider.api_key is None or not provider.api_key.get_secret_value().strip()
+        ):
+            problems.append(
+                f"providers.{name}.api_key: no API key (set it here or in {name.upper()}_API_KEY)"
+            )
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}invalid YAML: {problem}", str(path)) from None
+    return parse_config(data, source=str(path), env=env)

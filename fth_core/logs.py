@@ -1,0 +1,68 @@
+"""Logging set-up, and the filter that keeps secrets out of every log line.
+
+Every API key a client is built with is registered with :func:`register_secret`; the
+:class:`RedactingFilter` installed on the ``fth`` logger replaces any occurrence with
+``***`` — in the message, its arguments and a formatted exception — so even an error text that
+somehow embeds a key cannot leak it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+__all__ = ["RedactingFilter", "configure_logging", "get_logger", "redact", "register_secret"]
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Never show ``value`` in logs or error texts that pass through :func:`redact`."""
+    if len(value) >= 4:  # shorter strings would redact ordinary words
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secrets:
+            record.msg = redact(record.getMessage())
+            record.args = None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+        return True
+
+
+def configure_logging(level: str = "WARNING", file: Path | None = None) -> None:
+    """Send ``fth`` logs to stderr (and ``file``), secrets redacted."""
+    logger = logging.getLogger("fth")
+    logger.setLevel(level)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A logger whose own records are redacted, whatever handlers capture them (pytest too)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger

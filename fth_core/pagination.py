@@ -1,0 +1,133 @@
+"""Page walks: where a walk stands (:class:`PaginationState`) and the two styles providers use.
+
+* :class:`OffsetPagination` — ``page_no`` / ``per_page`` requests, and a ``pagination`` block in
+  the body echoing ``page_no``, ``per_page`` and ``total`` (Motive). The walk uses the page size
+  the *server* echoes, so a server that caps ``per_page`` below what we asked still pages right,
+  and ``total`` is re-read on every page so drift while walking corrects itself.
+* :class:`CursorPagination` — ``limit`` on every request, ``after=<endCursor>`` from the second
+  page on, until ``hasNextPage`` is false (Samsara). Empty pages with ``hasNextPage: true`` are
+  walked through; a cursor seen twice is an error rather than an endless loop.
+
+A style never performs I/O: it adds its parameters to a query and reads the next state from a
+decoded body, so it is tested without a server and shared by every endpoint that pages alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from fth_core.errors import PaginationError, ResponseFormatError
+
+__all__ = ["CursorPagination", "OffsetPagination", "Pagination", "PaginationState"]
+
+
+@dataclass(frozen=True)
+class PaginationState:
+    """Where a page walk stands: the next page to request, and what has been seen so far.
+
+    ``page_no`` and ``page_size`` serve offset walks, ``cursor`` and ``seen_cursors`` cursor
+    walks; ``pages_fetched`` guards every walk against running away.
+    """
+
+    page_no: int = 1
+    page_size: int | None = None
+    cursor: str | None = None
+    seen_cursors: frozenset[str] = field(default_factory=frozenset)
+    pages_fetched: int = 0
+
+
+class Pagination(Protocol):
+    """What the client needs from a pagination style."""
+
+    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
+        """Add this page's paging parameters to ``query`` (in place)."""
+
+    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+        """Read the next state from a decoded page body; ``None`` when the walk is complete."""
+
+
+def _dig(body: Any, path: tuple[str, ...], what: str) -> Any:
+    value = body
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            raise ResponseFormatError(f"response has no {'.'.join(path)} ({what})")
+        value = value[key]
+    return value
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ResponseFormatError(f"pagination.{name} is {value!r}, expected an integer")
+    return value
+
+
+@dataclass(frozen=True)
+class OffsetPagination:
+    """1-based page numbers with a server-echoed ``{per_page, page_no, total}`` block."""
+
+    page_size: int = 100
+    page_param: str = "page_no"
+    size_param: str = "per_page"
+    block: str = "pagination"
+
+    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
+        query[self.page_param] = state.page_no
+        query[self.size_param] = state.page_size or self.page_size
+
+    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+        block = _dig(body, (self.block,), "offset pagination block")
+        per_page = _as_int(_dig(block, (self.size_param,), "page size"), self.size_param)
+        page_no = _as_int(_dig(block, (self.page_param,), "page number"), self.page_param)
+        total = _as_int(_dig(block, ("total",), "record count"), "total")
+        if per_page <= 0:
+            raise ResponseFormatError(f"pagination.{self.size_param} is {per_page}")
+        # An empty page means we are past the end even if `total` grew meanwhile.
+        if n_items == 0 or page_no * per_page >= total:
+            return None
+        return replace(
+            state,
+            page_no=page_no + 1,
+            page_size=per_page,
+            pages_fetched=state.pages_fetched + 1,
+        )
+
+
+@dataclass(frozen=True)
+class CursorPagination:
+    """Opaque cursors: ``after=<endCursor>`` until ``hasNextPage`` is false."""
+
+    limit: int | None = 512
+    cursor_param: str = "after"
+    limit_param: str = "limit"
+    block: str = "pagination"
+    cursor_key: str = "endCursor"
+    has_next_key: str = "hasNextPage"
+
+    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
+        if self.limit is not None:
+            query.setdefault(self.limit_param, self.limit)
+        if state.cursor is not None:
+            query[self.cursor_param] = state.cursor
+
+    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+        block = _dig(body, (self.block,), "cursor pagination block")
+        has_next = _dig(block, (self.has_next_key,), "has-next flag")
+        if not isinstance(has_next, bool):
+            raise ResponseFormatError(f"pagination.{self.has_next_key} is {has_next!r}")
+        # Stop on the flag, never on the cursor: a last page may still carry a cursor.
+        if not has_next:
+            return None
+        cursor = block.get(self.cursor_key)
+        if not isinstance(cursor, str) or not cursor:
+            raise PaginationError(f"{self.has_next_key} is true but {self.cursor_key} is empty")
+        if cursor in state.seen_cursors:
+            raise PaginationError(
+                f"cursor repeated after {state.pages_fetched + 1} pages; stopping the walk"
+            )
+        return replace(
+            state,
+            cursor=cursor,
+            seen_cursors=state.seen_cursors | {cursor},
+            pages_fetched=state.pages_fetched + 1,
+        )

@@ -1,0 +1,158 @@
+"""Plugin discovery: the ``fth`` entry-point group, loaded with failures isolated.
+
+Each entry point names a module of ``@hookimpl`` functions. Loading one that raises, or whose
+hook implementations do not match :mod:`fth_core.hookspecs` (a misspelled hook name or
+argument), records the error against its distribution and moves on: the other plugins keep
+working and ``fth plugins`` shows what went wrong.
+
+``FTH_LOAD_PLUGINS`` restricts loading to a comma-separated list of entry-point or distribution
+names; set to the empty string it loads none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import importlib_metadata
+import pluggy
+
+from fth_core import hookspecs
+from fth_core.logs import get_logger
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "load_plugins"]
+
+ENTRY_POINT_GROUP = "fth"
+log = get_logger("fth.plugins")
+
+
+@dataclass
+class PluginInfo:
+    """What ``fth plugins`` shows for one entry point."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+    skipped: bool = False  # excluded by FTH_LOAD_PLUGINS
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None and not self.skipped
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "hooks": list(self.hooks),
+            "loaded": self.loaded,
+            "skipped": self.skipped,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Plugins:
+    """A pluggy manager for the ``fth`` hooks plus what was learned while loading plugins."""
+
+    manager: pluggy.PluginManager = field(default_factory=lambda: _new_manager())
+    infos: list[PluginInfo] = field(default_factory=list)
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+    def register(
+        self,
+        plugin: ModuleType | object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginInfo:
+        """Register one plugin object, validating its hooks; failures are recorded, not raised."""
+        info = PluginInfo(
+            name=name,
+            module=getattr(plugin, "__name__", type(plugin).__name__),
+            distribution=distribution,
+            version=version,
+        )
+        try:
+            self.manager.register(plugin, name=name)
+            try:
+                self.manager.check_pending()
+            except pluggy.PluginValidationError:
+                self.manager.unregister(plugin)
+                raise
+        except Exception as exc:  # any plugin bug must stay that plugin's problem
+            info.error = _one_line(exc)
+            log.warning("plugin %s (%s) not loaded: %s", name, distribution, info.error)
+        else:
+            info.hooks = tuple(sorted(c.name for c in self.manager.get_hookcallers(plugin) or ()))
+        self.infos.append(info)
+        return info
+
+    def distribution_of(self, plugin_name: str) -> str:
+        for info in self.infos:
+            if info.name == plugin_name:
+                return info.distribution or plugin_name
+        return plugin_name
+
+    def record_error(self, plugin_name: str, error: BaseException) -> None:
+        for info in self.infos:
+            if info.name == plugin_name:
+                info.error = _one_line(error)
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("fth")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _selection(env: dict[str, str] | os._Environ[str]) -> set[str] | None:
+    raw = env.get("FTH_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def load_plugins(
+    entry_points: Iterable[importlib_metadata.EntryPoint] | None = None,
+    env: dict[str, str] | None = None,
+) -> Plugins:
+    """Load every ``fth`` entry point (or those given), honouring ``FTH_LOAD_PLUGINS``."""
+    plugins = Plugins()
+    selected = _selection(os.environ if env is None else env)
+    if entry_points is None:
+        entry_points = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in sorted(entry_points, key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        version = dist.version if dist is not None else None
+        if selected is not None and ep.name not in selected and dist_name not in selected:
+            plugins.infos.append(PluginInfo(ep.name, ep.value, dist_name, version, skipped=True))
+            continue
+        try:
+            module = ep.load()
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            info = PluginInfo(ep.name, ep.value, dist_name, version, error=_one_line(exc))
+            log.warning("plugin %s (%s) failed to import: %s", ep.name, dist_name, info.error)
+            plugins.infos.append(info)
+            continue
+        plugins.register(module, ep.name, distribution=dist_name, version=version)
+    return plugins

@@ -1,0 +1,221 @@
+"""Layer 4: the provider facade — config + endpoints + one client, by provider name.
+
+:class:`Provider` is what integrators and plugins hold: ``provider.fetch_all("vehicles")``
+walks every page; ``provider.to_dataframe(...)`` gives a pandas frame; ``provider.client()`` is
+the single pooled, rate-limited client of this provider for the whole run.
+:class:`ProviderManager` builds every configured provider from an :class:`FthConfig`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+
+from fth_core.client import TelemetryClient
+from fth_core.config import FthConfig, ProviderConfig, format_validation_error
+from fth_core.endpoints import EndpointDefinition
+from fth_core.errors import ConfigError, ProviderNotFoundError
+from fth_core.hookspecs import ProviderSpec, Quota
+from fth_core.ratelimit import RateGovernor
+from fth_core.registry import EndpointRegistry
+
+__all__ = ["Provider", "ProviderManager"]
+
+
+def _default_registry() -> EndpointRegistry:
+    return EndpointRegistry.from_plugins()
+
+
+class Provider:
+    """One configured provider. Thread-safe: share it across a run's worker threads."""
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        config: ProviderConfig,
+        registry: EndpointRegistry | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.registry = registry if registry is not None else EndpointRegistry({spec.name: spec})
+        self.settings = _settings(spec, config)
+        quota = spec.quota
+        self.quota = Quota(
+            requests_per_second=config.rate_limit.requests_per_second or quota.requests_per_second,
+            burst=config.rate_limit.burst or quota.burst,
+            max_concurrency=config.max_concurrency or quota.max_concurrency,
+        )
+        self._client: TelemetryClient | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        name: str,
+        provider_config: ProviderConfig | Mapping[str, Any],
+        registry: EndpointRegistry | None = None,
+    ) -> Provider:
+        """Build provider ``name`` (an installed plugin's) from its config section."""
+        registry = registry if registry is not None else _default_registry()
+        if not isinstance(provider_config, ProviderConfig):
+            try:
+                provider_config = ProviderConfig.model_validate(provider_config)
+            except ValidationError as exc:
+                raise ConfigError(
+                    format_validation_error(exc, ("providers", name), ProviderConfig)
+                ) from None
+        return cls(registry.spec(name), provider_config, registry)
+
+    def __repr__(self) -> str:
+        return f"Provider(name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url or self.spec.default_base_url
+
+    @property
+    def hook(self) -> Any:
+        """The plugin hooks (fetch, flatten), for dispatching telemetry work."""
+        return self.registry.plugins.hook
+
+    def endpoint(self, name: str) -> EndpointDefinition:
+        return self.registry.get(self.name, name)
+
+    def client(self) -> TelemetryClient:
+        """The provider's one pooled client, created on first use."""
+        with self._lock:
+            if self._client is None:
+                key = self.config.api_key.get_secret_value() if self.config.api_key else ""
+                self._client = TelemetryClient(
+                    self.name,
+                    self.base_url,
+                    auth_headers=self.spec.auth.headers(key) if key else {},
+                    timeout=self.config.request_timeout,
+                    max_retries=self.config.max_retries,
+                    retry_backoff_factor=self.config.retry_backoff_factor,
+                    verify_ssl=self.config.verify_ssl,
+                    use_truststore=self.config.use_truststore,
+                    proxy=self.config.proxy,
+                    governor=RateGovernor(
+                        self.quota.requests_per_second,
+                        self.quota.burst,
+                        self.quota.max_concurrency,
+                    ),
+                    max_pages=self.config.max_pages,
+                    user_agent=f"fth ({self.name})",
+                )
+            return self._client
+
+    def iter_pages(self, endpoint_name: str, **params: Any) -> Iterator[list[Any]]:
+        """Items page by page; params by their Python (snake_case) or API names."""
+        for page in self.client().iter_pages(self.endpoint(endpoint_name), params):
+            yield page.items
+
+    def fetch_all(self, endpoint_name: str, **params: Any) -> list[Any]:
+        """Every item of an endpoint across pages, typed by the endpoint's model."""
+        return self.client().fetch_all(self.endpoint(endpoint_name), params)
+
+    def to_dataframe(self, endpoint_name: str, **params: Any) -> pd.DataFrame:
+        """:meth:`fetch_all` as a flat pandas DataFrame (nested fields joined with ``.``)."""
+        items = self.fetch_all(endpoint_name, **params)
+        rows = [i.model_dump() if isinstance(i, BaseModel) else i for i in items]
+        return pd.json_normalize(rows) if rows else pd.DataFrame()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _settings(spec: ProviderSpec, config: ProviderConfig) -> BaseModel | None:
+    where = ("providers", spec.name, "options")
+    if spec.settings is None:
+        if config.options:
+            raise ConfigError(f"{'.'.join(where)}: {spec.name} takes no options")
+        return None
+    try:
+        return spec.settings.model_validate(config.options)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where, spec.settings)) from None
+
+
+class ProviderManager:
+    """Every provider named in a config, built against the installed plugins."""
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self._providers = dict(providers)
+
+    @classmethod
+    def from_config(
+        cls, config: FthConfig, registry: EndpointRegistry | None = None
+    ) -> ProviderManager:
+        """Raises :class:`ConfigError` listing every provider that is not installed or whose
+        options are wrong."""
+        registry = registry if registry is not None else _default_registry()
+        providers: dict[str, Provider] = {}
+        problems: list[str] = []
+        for name, settings in config.providers.items():
+            if not registry.has(name):
+                installed = ", ".join(registry.list_providers()) or "none"
+                problems.append(
+                    f"providers.{name}: no installed plugin provides it (installed: {installed})"
+                )
+                continue
+            try:
+                providers[name] = Provider(registry.spec(name), settings, registry)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        return cls(providers)
+
+    def get(self, name: str) -> Provider:
+        try:
+            return self._providers[name.lower()]
+        except KeyError:
+            known = ", ".join(sorted(self._providers)) or "none"
+            raise ProviderNotFoundError(
+                f"provider {name!r} is not configured (configured: {known})"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    def enabled_providers(self) -> list[Provider]:
+        return [p for _, p in sorted(self._providers.items()) if p.config.enabled]
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+
+    def __enter__(self) -> ProviderManager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,99 @@
+"""Proactive rate limiting shared by every thread that talks to one provider.
+
+:class:`RateGovernor` combines three things a provider's quota needs:
+
+* a token bucket (implemented as GCRA: each request reserves the next slot on a shared
+  timeline, so N threads together never exceed ``rate`` after the initial ``burst``);
+* per-endpoint buckets for endpoint-specific tiers (Samsara: vehicles 25/s inside 150/s);
+* a pause: a 429 anywhere stops *every* thread of the provider until the wait is over, since
+  the quota it signals is shared, not per thread;
+
+plus a semaphore bounding requests in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["RateGovernor", "TokenBucket"]
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of up to ``burst``, thread-safe.
+
+    :meth:`reserve` returns the monotonic time at which the caller may go; callers sleep until
+    then outside the lock, so a slow sleeper never blocks the others' bookkeeping.
+    """
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst ≥ 1")
+        self.rate = rate
+        self.burst = burst
+        self._interval = 1.0 / rate
+        self._tat = 0.0  # theoretical arrival time of the next conforming request
+        self._lock = threading.Lock()
+
+    def reserve(self, not_before: float = 0.0) -> float:
+        with self._lock:
+            now = max(time.monotonic(), not_before)
+            tat = max(self._tat, now)
+            go = max(now, tat - (self.burst - 1) * self._interval)
+            self._tat = max(tat, go) + self._interval
+            return go
+
+
+class RateGovernor:
+    """The shared request budget of one provider (see module doc)."""
+
+    def __init__(self, requests_per_second: float, burst: int = 1, max_concurrency: int = 4):
+        self.bucket = TokenBucket(requests_per_second, burst)
+        self.max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._endpoint_buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+        self._paused_until = 0.0
+        self.wait_seconds = 0.0  # time spent waiting for tokens or pauses, summed over threads
+
+    def pause(self, seconds: float) -> None:
+        """Stop all requests for ``seconds`` from now (extends, never shortens, a pause)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def _endpoint_bucket(self, key: str, rate: float) -> TokenBucket:
+        with self._lock:
+            bucket = self._endpoint_buckets.get(key)
+            if bucket is None:
+                bucket = self._endpoint_buckets[key] = TokenBucket(rate, 1)
+            return bucket
+
+    def _sleep_until(self, moment: float) -> None:
+        delay = moment - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+            with self._lock:
+                self.wait_seconds += delay
+
+    @contextmanager
+    def slot(
+        self, endpoint_key: str | None = None, endpoint_rate: float | None = None
+    ) -> Iterator[None]:
+        """Hold one in-flight slot for the duration of a request, after waiting for the rate."""
+        with self._slots:
+            while True:
+                go = self.bucket.reserve(self._paused_until)
+                if endpoint_key is not None and endpoint_rate is not None:
+                    go = max(go, self._endpoint_bucket(endpoint_key, endpoint_rate).reserve(go))
+                self._sleep_until(go)
+                # A 429 seen by another thread while we slept: wait it out, then re-reserve.
+                if self.paused_for <= 0:
+                    break
+                self._sleep_until(self._paused_until)
+            yield

@@ -1,0 +1,22 @@
+"""Simulated fleets and provider simulators: the embedded default and the test oracle.
+
+:class:`Fleet` is deterministic ground truth from a seed; a plugin's
+:class:`SimulatedProvider` renders it in the provider's wire format; :class:`SimServer` serves
+that over real HTTP on 127.0.0.1 with latency, rate limits and faults.
+"""
+
+from fth_core.sim.fleet import Fleet, SimDriver, SimVehicle
+from fth_core.sim.server import Fault, LoggedRequest, SimServer
+from fth_core.sim.wire import SimRequest, SimResponse, SimulatedProvider
+
+__all__ = [
+    "Fault",
+    "Fleet",
+    "LoggedRequest",
+    "SimDriver",
+    "SimRequest",
+    "SimResponse",
+    "SimServer",
+    "SimVehicle",
+    "SimulatedProvider",
+]

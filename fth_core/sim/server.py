@@ -1,0 +1,282 @@
+"""Serve any simulator handler over real HTTP on 127.0.0.1, with the knobs tests need.
+
+:class:`SimServer` runs a ``ThreadingHTTPServer`` on an ephemeral loopback port in a background
+thread. Around the handler it adds what every provider shares: latency, a server-side rate
+limit (answered with the handler's own 429 when it has one), injected faults (5xx, a truncated
+body, a reset connection, a stall, a scripted 429) and a log of every request, so tests can
+count exactly what a client asked for.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fth_core.sim.wire import SimRequest, SimResponse
+
+__all__ = ["Fault", "LoggedRequest", "SimServer"]
+
+Handler = Callable[[SimRequest], SimResponse]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure to inject instead of the normal answer.
+
+    ``kind``: ``"status"`` (plain-text error with ``status``), ``"429"`` (rate limited; the
+    ``retry_after`` header text is sent as is, or omitted when ``None``), ``"truncate"`` (headers
+    promise more body than is sent, then the connection closes), ``"reset"`` (TCP reset before
+    any answer), ``"stall"`` (wait ``seconds`` before answering normally). ``path`` limits the
+    fault to paths starting with it.
+    """
+
+    kind: str
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 5.0
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int
+    at: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one is due."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+class SimServer:
+    """A loopback HTTP server around ``handler``; use as a context manager.
+
+    :param latency_ms: added before every answer.
+    :param rate_limit: requests/s the server accepts (token bucket with ``burst``); beyond it
+        the handler's ``rate_limited(retry_after)`` answer (or a bare 429) is sent.
+    :param fault_rate: probability of a random 5xx/reset/truncate per request (seeded by
+        ``fault_seed``), for demos and soak runs; scripted faults come from :meth:`inject`.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        latency_ms: float = 0.0,
+        rate_limit: float | None = None,
+        burst: int = 1,
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        port: int = 0,
+    ) -> None:
+        self.handler = handler
+        self.latency_ms = latency_ms
+        self.bucket = _TokenBucket(rate_limit, burst) if rate_limit else None
+        self.fault_rate = fault_rate
+        self._random = random.Random(fault_seed)
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self.log: list[LoggedRequest] = []
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SimServer:
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_request_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True, name="sim")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- knobs -----------------------------------------------------------------------------
+    def inject(self, *faults: Fault | str | int) -> None:
+        """Queue faults for the next matching requests, in order. ``500`` is shorthand for a
+        status fault, ``"reset"``/``"truncate"``/``"stall"`` for those kinds."""
+        with self._lock:
+            for fault in faults:
+                if isinstance(fault, int):
+                    fault = Fault("status", status=fault)
+                elif isinstance(fault, str):
+                    fault = Fault(fault)
+                self._faults.append(fault)
+
+    def requests(self, path_prefix: str = "") -> list[LoggedRequest]:
+        """Logged requests whose path starts with ``path_prefix``."""
+        with self._lock:
+            return [r for r in self.log if r.path.startswith(path_prefix)]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.path is None or path.startswith(fault.path):
+                    del self._faults[i]
+                    return fault
+        if self.fault_rate and self._random.random() < self.fault_rate:
+            return Fault(self._random.choice(["status", "reset", "truncate"]), status=503)
+        return None
+
+    def _record(self, request: SimRequest, status: int) -> None:
+        entry = LoggedRequest(
+            request.method,
+            request.path,
+            dict(request.query),
+            status,
+            time.time(),
+            dict(request.headers),
+        )
+        with self._lock:
+            self.log.append(entry)
+
+    def _respond(self, request: SimRequest) -> SimResponse | Fault:
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        fault = self._next_fault(request.path)
+        if fault is not None and fault.kind != "stall":
+            return fault
+        if fault is not None:
+            time.sleep(fault.seconds)
+        if self.bucket is not None:
+            wait = self.bucket.take()
+            if wait:
+                return self._rate_limited(round(wait, 5))
+        return self.handler(request)
+
+    def _rate_limited(self, retry_after: float) -> SimResponse:
+        render: Any = getattr(self.handler, "rate_limited", None)
+        if callable(render):
+            response: SimResponse = render(retry_after)
+            return response
+        return SimResponse.text(429, "rate limited", {"Retry-After": str(retry_after)})
+
+
+def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the SimServer keeps its own log
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            request = SimRequest(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+            )
+            try:
+                outcome = sim._respond(request)
+            except Exception as exc:  # a simulator bug must show as a 500, not a hang
+                outcome = SimResponse.text(500, f"simulator error: {exc!r}")
+            if isinstance(outcome, Fault):
+                self._fault(request, outcome)
+                return
+            sim._record(request, outcome.status)
+            self.send_response(outcome.status)
+            for key, value in outcome.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(outcome.body)))
+            self.end_headers()
+            self.wfile.write(outcome.body)
+
+        def _fault(self, request: SimRequest, fault: Fault) -> None:
+            if fault.kind == "reset":
+                sim._record(request, 0)
+                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault.kind == "truncate":
+                sim._record(request, 200)
+                body = b'{"data": [{"id": "1", "na'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) * 4))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if fault.kind == "429":
+                headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+                response = SimResponse.text(429, "Too Many Requests", headers)
+            else:
+                response = SimResponse.text(fault.status, f"injected HTTP {fault.status}")
+            sim._record(request, response.status)
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        do_GET = _serve
+        do_POST = _serve
+
+    return RequestHandler

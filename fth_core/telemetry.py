@@ -1,0 +1,53 @@
+"""Dispatching telemetry work to the plugin that owns a provider: fetch, then flatten.
+
+:func:`fetch_telemetry` is the one place the core calls the fetch and flatten hooks. It checks
+the window, raises :class:`NoPluginAnsweredError` when no plugin claims the provider, and turns
+every batch into a table that conforms to :data:`~fth_core.schema.TELEMETRY_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from fth_core.endpoints import parse_utc
+from fth_core.errors import NoPluginAnsweredError, ResponseFormatError
+from fth_core.hookspecs import FetchFailure
+from fth_core.provider import Provider
+from fth_core.schema import enforce_telemetry_schema
+
+__all__ = ["FlatBatch", "fetch_telemetry"]
+
+
+@dataclass(frozen=True)
+class FlatBatch:
+    """One flattened batch: unified-schema rows and the failures reported with them."""
+
+    table: pa.Table
+    failures: tuple[FetchFailure, ...] = ()
+
+
+def fetch_telemetry(provider: Provider, start: datetime, end: datetime) -> Iterator[FlatBatch]:
+    """Fetch and flatten ``[start, end)`` for ``provider``, batch by batch."""
+    start, end = parse_utc(start), parse_utc(end)
+    if start >= end:
+        raise ValueError(f"empty window: {start.isoformat()} is not before {end.isoformat()}")
+    batches = provider.hook.fth_fetch_telemetry(provider=provider, start=start, end=end)
+    if batches is None:
+        raise NoPluginAnsweredError(
+            f"no installed plugin fetches telemetry for provider {provider.name!r}"
+        )
+    for batch in batches:
+        columns = provider.hook.fth_flatten_telemetry(provider=provider, batch=batch)
+        if columns is None:
+            raise NoPluginAnsweredError(
+                f"no installed plugin flattens telemetry for provider {provider.name!r}"
+            )
+        try:
+            table = enforce_telemetry_schema(columns, provider=provider.name)
+        except ValueError as exc:
+            raise ResponseFormatError(f"{provider.name}: flattened batch: {exc}") from None
+        yield FlatBatch(table, tuple(batch.failures))

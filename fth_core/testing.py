@@ -1,0 +1,227 @@
+"""The conformance kit: one test base every provider plugin runs against itself.
+
+A plugin's test suite subclasses :class:`ProviderConformance`::
+
+    from fth_core.testing import ProviderConformance
+
+    class TestGeotabConformance(ProviderConformance):
+        provider_name = "geotab"
+
+and pytest collects the checks below, run against the plugin's own simulator over real HTTP on
+127.0.0.1: registration is sane, every endpoint builds a valid request, every endpoint's page
+walk terminates, fetch honours the window, flatten conforms to the unified schema, and fetch +
+flatten equals the simulator's ground truth. :func:`assert_same_telemetry` is public so other
+end-to-end tests compare datasets the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from fth_core.config import ProviderConfig
+from fth_core.endpoints import EndpointDefinition, ParamSpec
+from fth_core.errors import APIError
+from fth_core.hookspecs import ProviderSpec
+from fth_core.provider import Provider
+from fth_core.registry import EndpointRegistry
+from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA
+from fth_core.sim import Fleet, SimServer, SimulatedProvider
+from fth_core.telemetry import fetch_telemetry
+
+__all__ = ["ProviderConformance", "Simulation", "assert_same_telemetry", "simulated_provider"]
+
+
+class Simulation:
+    """A running simulator: its fleet, its wire rendering and the loopback server."""
+
+    def __init__(self, fleet: Fleet, simulator: SimulatedProvider, server: SimServer) -> None:
+        self.fleet = fleet
+        self.simulator = simulator
+        self.server = server
+
+
+def simulated_provider(
+    simulation: Simulation,
+    registry: EndpointRegistry,
+    name: str,
+    *,
+    api_key: str | None = None,
+    **overrides: Any,
+) -> Provider:
+    """A :class:`Provider` pointed at a simulation, with fast retries for tests."""
+    settings: dict[str, Any] = {
+        "base_url": simulation.server.base_url,
+        "api_key": api_key if api_key is not None else simulation.simulator.api_key,
+        "retry_backoff_factor": 0.01,
+        "request_timeout": [5, 10],
+        **overrides,
+    }
+    return Provider(registry.spec(name), ProviderConfig.model_validate(settings), registry)
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.sort_by([(name, "ascending") for name in DEDUP_KEY])
+
+
+def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-6) -> None:
+    """Fail with the first difference unless both tables hold the same rows (any order).
+
+    Keys and strings must match exactly, floats within ``rel`` (relative, with a 1e-9
+    absolute floor), nulls in the same places. Duplicate keys in ``actual`` fail too.
+    """
+    assert actual.schema.names == expected.schema.names, "column names differ"
+    keys = pc.binary_join_element_wise(
+        actual.column("provider").cast(pa.string()),
+        actual.column("provider_vehicle_id"),
+        actual.column("timestamp").cast(pa.string()),
+        "|",
+    )
+    assert pc.count_distinct(keys).as_py() == actual.num_rows, (
+        "duplicate (provider, vehicle, timestamp) rows"
+    )
+    assert actual.num_rows == expected.num_rows, (
+        f"{actual.num_rows} rows, expected {expected.num_rows}"
+    )
+    a, e = _sorted(actual), _sorted(expected)
+    for name in TELEMETRY_SCHEMA.names:
+        left = a.column(name).to_pylist()
+        right = e.column(name).to_pylist()
+        for i, (got, want) in enumerate(zip(left, right, strict=True)):
+            same = (
+                got == want
+                if not isinstance(want, float) or not isinstance(got, float)
+                else abs(got - want) <= max(rel * abs(want), 1e-9)
+            )
+            if not same:
+                row = {k: e.column(k)[i].as_py() for k in DEDUP_KEY}
+                raise AssertionError(f"column {name} differs at {row}: got {got!r}, want {want!r}")
+
+
+def _example_params(endpoint: EndpointDefinition) -> dict[str, Any]:
+    return {p.name: p.example for p in endpoint.params if p.required}
+
+
+class ProviderConformance:
+    """Subclass with ``provider_name`` set; override the class attributes to tune the run."""
+
+    provider_name: ClassVar[str]
+    seed: ClassVar[int] = 11
+    vehicles: ClassVar[int] = 4
+    # A day and a quarter: one whole UTC day and a partial one, so trimming is exercised.
+    window: ClassVar[tuple[datetime, datetime]] = (
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 3, 6, tzinfo=UTC),
+    )
+
+    def make_fleet(self) -> Fleet:
+        return Fleet(self.seed, self.vehicles)
+
+    def endpoint_params(self, endpoint: EndpointDefinition, fleet: Fleet) -> dict[str, Any] | None:
+        """Params to walk ``endpoint`` against the simulator; ``None`` skips it."""
+        return _example_params(endpoint)
+
+    # -- fixtures --------------------------------------------------------------------------
+    @pytest.fixture(scope="class")
+    def registry(self) -> EndpointRegistry:
+        return EndpointRegistry.from_plugins()
+
+    @pytest.fixture(scope="class")
+    def spec(self, registry: EndpointRegistry) -> ProviderSpec:
+        return registry.spec(self.provider_name)
+
+    @pytest.fixture(scope="class")
+    def simulation(self, spec: ProviderSpec) -> Iterator[Simulation]:
+        assert spec.simulator is not None, f"{spec.name} registers no simulator"
+        fleet = self.make_fleet()
+        simulator = spec.simulator(fleet)
+        # Everything in the window has been uploaded by then, late points included.
+        simulator.as_of = self.window[1] + timedelta(days=10)
+        with SimServer(simulator) as server:
+            yield Simulation(fleet, simulator, server)
+
+    @pytest.fixture(scope="class")
+    def provider(self, simulation: Simulation, registry: EndpointRegistry) -> Iterator[Provider]:
+        with simulated_provider(simulation, registry, self.provider_name) as provider:
+            yield provider
+
+    @pytest.fixture(scope="class")
+    def telemetry(self, provider: Provider) -> pa.Table:
+        tables = [b.table for b in fetch_telemetry(provider, *self.window)]
+        return pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+
+    # -- checks ----------------------------------------------------------------------------
+    def test_registration_is_sane(self, spec: ProviderSpec, registry: EndpointRegistry) -> None:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", spec.name), "provider names are lower-case ids"
+        assert spec.default_base_url.startswith("https://"), "real APIs are reached over TLS"
+        assert spec.endpoints, "a provider registers at least one endpoint"
+        names = [e.name for e in spec.endpoints]
+        assert len(set(names)) == len(names), "endpoint names are unique"
+        for endpoint in spec.endpoints:
+            assert endpoint.provider == spec.name
+            assert endpoint.path.startswith("/")
+            assert registry.find_by_path(endpoint.path.replace("{", "").replace("}", ""))
+        assert spec.quota.requests_per_second > 0
+        assert spec.quota.max_concurrency >= 1
+
+    def test_every_endpoint_builds_a_request(self, spec: ProviderSpec) -> None:
+        for endpoint in spec.endpoints:
+            missing: list[ParamSpec] = [
+                p for p in endpoint.params if p.required and p.example is None
+            ]
+            assert not missing, f"{endpoint.key}: required params need an example"
+            request = endpoint.build_request(_example_params(endpoint))
+            assert "{" not in request.path, f"{endpoint.key}: path fields left unfilled"
+            assert all(isinstance(v, str) for _, v in request.params)
+
+    def test_every_endpoint_walks_to_completion(
+        self, spec: ProviderSpec, provider: Provider, simulation: Simulation
+    ) -> None:
+        for endpoint in spec.endpoints:
+            params = self.endpoint_params(endpoint, simulation.fleet)
+            if params is None:
+                continue
+            pages = 0
+            for _ in provider.client().iter_pages(endpoint, params):
+                pages += 1
+                assert pages <= 1_000, f"{endpoint.key}: page walk does not terminate"
+            assert pages >= 1
+
+    def test_a_wrong_api_key_is_a_clear_401(
+        self, spec: ProviderSpec, simulation: Simulation, registry: EndpointRegistry
+    ) -> None:
+        endpoint = next(
+            e for e in spec.endpoints if self.endpoint_params(e, simulation.fleet) is not None
+        )
+        bad_key = "wrong-key-0123456789"
+        params = self.endpoint_params(endpoint, simulation.fleet)
+        with (
+            simulated_provider(simulation, registry, spec.name, api_key=bad_key) as provider,
+            pytest.raises(APIError) as caught,
+        ):
+            provider.client().fetch(endpoint, params)
+        assert caught.value.status == 401
+        assert bad_key not in str(caught.value)
+
+    def test_flatten_conforms_to_the_unified_schema(self, telemetry: pa.Table) -> None:
+        assert telemetry.schema.equals(TELEMETRY_SCHEMA)
+        assert telemetry.num_rows > 0, "the simulated window holds telemetry"
+        assert set(telemetry.column("provider").to_pylist()) == {self.provider_name}
+
+    def test_fetch_stays_inside_the_window(self, telemetry: pa.Table) -> None:
+        start, end = self.window
+        stamps = telemetry.column("timestamp")
+        assert pc.min(stamps).as_py() >= start
+        assert pc.max(stamps).as_py() < end
+
+    def test_fetch_and_flatten_equal_ground_truth(
+        self, telemetry: pa.Table, simulation: Simulation
+    ) -> None:
+        expected = simulation.simulator.expected_telemetry(*self.window)
+        assert_same_telemetry(telemetry, expected)
