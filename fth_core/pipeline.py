@@ -1,0 +1,345 @@
+"""The incremental ETL job: time windows per provider → unified rows → the partitioned store.
+
+For each enabled provider, concurrently and independently:
+
+1. start = watermark − ``lookback_days`` (late data is re-fetched and deduplicated), else
+   ``pipeline.default_start_date``, else one day before the end; end = now or ``--end``;
+2. walk ``[start, end)`` in windows of ``batch_increment_days``; for each window fetch + flatten
+   through the provider's plugin, quarantine rows that break the schema's ranges, merge the
+   rest into the touched date partitions, then — data first, state last — advance the
+   provider's watermark to the window's end;
+3. a window that fails (an error, or fetch failures such as one vehicle's history) stops that
+   provider at that window, its watermark unchanged; the other providers go on.
+
+Memory is bounded by one window of one provider at a time per worker, never by history.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fth_core.config import FthConfig, load_config
+from fth_core.endpoints import parse_utc
+from fth_core.errors import ConfigError, FthError
+from fth_core.logs import get_logger
+from fth_core.provider import Provider, ProviderManager
+from fth_core.registry import EndpointRegistry
+from fth_core.schema import TELEMETRY_SCHEMA, split_invalid
+from fth_core.store import DatasetStore, MergeResult
+from fth_core.telemetry import fetch_telemetry
+
+__all__ = ["PipelineError", "ProviderRun", "RunSummary", "TelemetryPipeline", "windows"]
+
+log = get_logger("fth.pipeline")
+
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+
+class PipelineError(FthError):
+    """Every provider failed. ``partial_data_saved`` says whether any window was committed
+    before the failure; ``batch_index`` is the first failed window's index (0-based)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_data_saved: bool = False,
+        batch_index: int | None = None,
+        summary: RunSummary | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.partial_data_saved = partial_data_saved
+        self.batch_index = batch_index
+        self.summary = summary
+
+
+@dataclass
+class ProviderRun:
+    """One provider's share of a run."""
+
+    name: str
+    start: datetime | None = None
+    end: datetime | None = None
+    windows: int = 0
+    windows_done: int = 0
+    rows_fetched: int = 0
+    rows_added: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    wait_seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    failed_window: int | None = None
+    watermark: datetime | None = None
+    first_timestamp: datetime | None = None
+    last_timestamp: datetime | None = None
+    partitions: set[str] = field(default_factory=set)
+    vehicle_ids: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_window is None
+
+    def record(self, table: pa.Table, result: MergeResult) -> None:
+        """Account for one committed window."""
+        self.rows_added += result.rows_added
+        self.duplicates += result.duplicates
+        self.partitions.update(result.partitions)
+        if table.num_rows:
+            self.vehicle_ids.update(pc.unique(table.column("provider_vehicle_id")).to_pylist())
+            stamps = table.column("timestamp")
+            low, high = pc.min(stamps).as_py(), pc.max(stamps).as_py()
+            self.first_timestamp = min(filter(None, (self.first_timestamp, low)))
+            self.last_timestamp = max(filter(None, (self.last_timestamp, high)))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["vehicles"] = len(data.pop("vehicle_ids"))
+        data["partitions"] = sorted(self.partitions)
+        data["ok"] = self.ok
+        return data
+
+
+@dataclass
+class RunSummary:
+    """What a run did; printed by ``fth run`` and returned by :meth:`TelemetryPipeline.run`."""
+
+    status: str  # "ok", "partial" or "failed"
+    started_at: datetime
+    elapsed_seconds: float
+    dataset: str
+    dataset_bytes: int
+    rows_fetched: int
+    rows_written: int
+    duplicates_replaced: int
+    quarantined: int
+    vehicles: int
+    first_timestamp: datetime | None
+    last_timestamp: datetime | None
+    partitions_touched: list[str]
+    providers: dict[str, ProviderRun]
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "partial": 3}.get(self.status, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "providers"}
+        data["providers"] = {name: run.as_dict() for name, run in self.providers.items()}
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def windows(start: datetime, end: datetime, step_days: float) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into consecutive half-open windows of ``step_days``."""
+    step = timedelta(days=step_days)
+    out = []
+    cursor = start
+    while cursor < end:
+        out.append((cursor, min(cursor + step, end)))
+        cursor += step
+    return out
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, dtime(0), tzinfo=UTC)
+
+
+class TelemetryPipeline:
+    """The incremental job over one config's providers and dataset."""
+
+    def __init__(self, config_path: str | Path) -> None:
+        self._init(load_config(config_path), None)
+
+    @classmethod
+    def from_config(
+        cls, config: FthConfig, registry: EndpointRegistry | None = None
+    ) -> TelemetryPipeline:
+        pipeline = cls.__new__(cls)
+        pipeline._init(config, registry)
+        return pipeline
+
+    def _init(self, config: FthConfig, registry: EndpointRegistry | None) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = DatasetStore(config.storage.parquet_path)
+        self._write_lock = threading.Lock()
+
+    # -- reading back ----------------------------------------------------------------------
+    @property
+    def dataframe(self) -> pd.DataFrame:
+        """The whole dataset as a DataFrame (for small datasets; prefer load_date_range)."""
+        frame: pd.DataFrame = self.store.read().to_pandas()
+        return frame
+
+    def load_date_range(self, start: date | str, end: date | str) -> pd.DataFrame:
+        """Rows of the UTC dates ``start``..``end`` inclusive, reading only those partitions."""
+        first = date.fromisoformat(start) if isinstance(start, str) else start
+        last = date.fromisoformat(end) if isinstance(end, str) else end
+        frame: pd.DataFrame = self.store.read(first, last).to_pandas()
+        return frame
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        providers: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> RunSummary:
+        """Run every enabled provider (or those named) and return the summary.
+
+        Raises :class:`PipelineError` when every provider failed; a summary with status
+        ``partial`` when some did.
+        """
+        started_at = datetime.now(UTC)
+        clock = time.monotonic()
+        end_at = parse_utc(end) if end is not None else started_at
+        start_at = parse_utc(start) if start is not None else None
+        manager = ProviderManager.from_config(self.config, self.registry)
+        selected = manager.enabled_providers()
+        if providers:
+            wanted = {p.lower() for p in providers}
+            missing = wanted - {p.name for p in selected}
+            if missing:
+                names = ", ".join(sorted(missing))
+                raise ConfigError(f"--provider {names}: not an enabled provider in the config")
+            selected = [p for p in selected if p.name in wanted]
+        if not selected:
+            raise ConfigError("no enabled providers to run (providers: in the config)")
+        run_id = started_at.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        notify = progress or (lambda event, data: None)
+        with manager, self.store.locked():
+            with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="fth") as pool:
+                futures = {
+                    p.name: pool.submit(self._run_provider, p, start_at, end_at, run_id, notify)
+                    for p in selected
+                }
+                runs = {name: future.result() for name, future in futures.items()}
+            summary = self._summary(runs, started_at, time.monotonic() - clock)
+            state = self.store.load_state()
+            state["last_run"] = summary.as_dict() | {"run_id": run_id}
+            self.store.save_state(state)
+        if summary.status == "failed":
+            first = min((r.failed_window or 0) for r in runs.values())
+            reasons = "; ".join(f"{r.name}: {r.failures[0]}" for r in runs.values() if r.failures)
+            raise PipelineError(
+                f"every provider failed ({reasons})",
+                partial_data_saved=any(r.windows_done for r in runs.values()),
+                batch_index=first,
+                summary=summary,
+            )
+        return summary
+
+    def _start_for(self, provider: Provider, explicit: datetime | None, end: datetime) -> datetime:
+        if explicit is not None:
+            return explicit
+        watermark = self.store.watermark(provider.name)
+        if watermark is not None:
+            return watermark - timedelta(days=self.config.pipeline.lookback_days)
+        if self.config.pipeline.default_start_date is not None:
+            return _midnight(self.config.pipeline.default_start_date)
+        return end - timedelta(days=1)
+
+    def _run_provider(
+        self,
+        provider: Provider,
+        explicit_start: datetime | None,
+        end: datetime,
+        run_id: str,
+        notify: ProgressCallback,
+    ) -> ProviderRun:
+        run = ProviderRun(provider.name)
+        run.start = self._start_for(provider, explicit_start, end)
+        run.end = end
+        plan = windows(run.start, end, self.config.pipeline.batch_increment_days)
+        run.windows = len(plan)
+        notify("provider_start", {"provider": provider.name, "windows": len(plan)})
+        for index, (w_start, w_end) in enumerate(plan):
+            try:
+                failures = self._run_window(provider, w_start, w_end, run, run_id)
+            except FthError as exc:
+                failures = [str(exc)]
+            except Exception as exc:  # a plugin bug fails its provider only
+                log.debug("%s window %d crashed", provider.name, index, exc_info=True)
+                failures = [f"unexpected {type(exc).__name__}: {exc}"]
+            if failures:
+                run.failures.extend(failures)
+                run.failed_window = index
+                notify(
+                    "window_failed", {"provider": provider.name, "index": index, "errors": failures}
+                )
+                break
+            run.windows_done += 1
+            run.watermark = w_end
+            notify("window_done", {"provider": provider.name, "index": index, "end": w_end})
+        client = provider.client()
+        run.requests, run.retries = client.stats.requests, client.stats.retries
+        run.rate_limited = client.stats.rate_limited
+        run.wait_seconds = round(client.governor.wait_seconds, 3)
+        notify("provider_done", {"provider": provider.name, "ok": run.ok})
+        return run
+
+    def _run_window(
+        self,
+        provider: Provider,
+        start: datetime,
+        end: datetime,
+        run: ProviderRun,
+        run_id: str,
+    ) -> list[str]:
+        """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
+        tables: list[pa.Table] = []
+        failures: list[str] = []
+        for batch in fetch_telemetry(provider, start, end):
+            tables.append(batch.table)
+            failures.extend(f"{f.subject}: {f.error}" for f in batch.failures)
+        table = pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+        valid, bad = split_invalid(table)
+        with self._write_lock:  # providers share date partitions
+            result: MergeResult = self.store.merge(valid)
+            run.quarantined += self.store.quarantine(bad, f"{run_id}-{provider.name}")
+            if not failures:
+                self.store.set_watermark(provider.name, end)
+        run.rows_fetched += table.num_rows
+        run.record(valid, result)
+        return failures
+
+    def _summary(
+        self, runs: dict[str, ProviderRun], started_at: datetime, elapsed: float
+    ) -> RunSummary:
+        ok = [r.ok for r in runs.values()]
+        status = "ok" if all(ok) else "partial" if any(ok) else "failed"
+        firsts = [r.first_timestamp for r in runs.values() if r.first_timestamp]
+        lasts = [r.last_timestamp for r in runs.values() if r.last_timestamp]
+        return RunSummary(
+            status=status,
+            started_at=started_at,
+            elapsed_seconds=round(elapsed, 3),
+            dataset=str(self.store.root),
+            dataset_bytes=self.store.size_bytes(),
+            rows_fetched=sum(r.rows_fetched for r in runs.values()),
+            rows_written=sum(r.rows_added for r in runs.values()),
+            duplicates_replaced=sum(r.duplicates for r in runs.values()),
+            quarantined=sum(r.quarantined for r in runs.values()),
+            vehicles=sum(len(r.vehicle_ids) for r in runs.values()),
+            first_timestamp=min(firsts) if firsts else None,
+            last_timestamp=max(lasts) if lasts else None,
+            partitions_touched=sorted(set().union(*(r.partitions for r in runs.values()))),
+            providers=runs,
+        )

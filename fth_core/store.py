@@ -1,0 +1,243 @@
+"""The dataset on disk: Hive-partitioned Parquet, run state, a lock, retention.
+
+Layout under the dataset root::
+
+    date=2026-03-02/part-0.parquet      one file per UTC date, sorted by provider, vehicle, time
+    _quarantine/date=2026-03-02/<run>.parquet   rows that broke the schema's ranges, with a reason
+    _state/state.json                   per-provider watermarks and the last run's summary
+    .lock                               held (flock) by the run writing the dataset
+
+Readers skip ``_``- and ``.``-prefixed paths (pyarrow.dataset does by default; DuckDB and polars
+read ``date=*/*.parquet``), so only telemetry is seen.
+
+Every write is atomic: a temporary file in the same directory, fsync, ``os.replace``, fsync of
+the directory. Data is committed before state, so a crash at any instant leaves a readable
+dataset whose watermark never claims more than what is stored; rerunning converges on the same
+dataset because merging deduplicates on ``(provider, provider_vehicle_id, timestamp)``, keeping
+the latest fetch.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from fth_core.errors import FthError
+from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA
+
+__all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
+
+DATA_FILE = "part-0.parquet"
+_SEQ = "__fth_seq"
+
+
+class DatasetLockedError(FthError):
+    """Another run holds the dataset's lock."""
+
+
+@dataclass
+class MergeResult:
+    """What one merge did: ``rows_in`` offered, ``rows_added`` net new, ``duplicates`` replaced."""
+
+    rows_in: int = 0
+    rows_added: int = 0
+    duplicates: int = 0
+    partitions: list[str] = field(default_factory=list)
+
+    def add(self, other: MergeResult) -> None:
+        self.rows_in += other.rows_in
+        self.rows_added += other.rows_added
+        self.duplicates += other.duplicates
+        self.partitions = sorted(set(self.partitions) | set(other.partitions))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write ``path`` via ``write(tmp_path)`` so readers only ever see the old or new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def dedupe_latest(table: pa.Table) -> pa.Table:
+    """Keep the last row of each dedup key (later rows are later fetches)."""
+    if table.num_rows == 0:
+        return table
+    seq = pa.array(range(table.num_rows), type=pa.int64())
+    keyed = table.select(list(DEDUP_KEY)).append_column(_SEQ, seq)
+    last = keyed.group_by(list(DEDUP_KEY), use_threads=False).aggregate([(_SEQ, "max")])
+    keep = pc.is_in(seq, value_set=last.column(f"{_SEQ}_max"))
+    return table.filter(keep)
+
+
+class DatasetStore:
+    """A telemetry dataset rooted at ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.state_path = self.root / "_state" / "state.json"
+        self._lock_handle: IO[str] | None = None
+
+    # -- locking ---------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[DatasetStore]:
+        """Hold the dataset's exclusive lock; a second run fails at once instead of waiting."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise DatasetLockedError(
+                f"dataset {self.root} is in use by {holder}; wait for that run to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield self
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    # -- partitions ------------------------------------------------------------------------
+    def partition_dir(self, day: date) -> Path:
+        return self.root / f"date={day.isoformat()}"
+
+    def partitions(self) -> list[date]:
+        if not self.root.exists():
+            return []
+        days = []
+        for path in self.root.glob("date=*"):
+            if (path / DATA_FILE).exists():
+                days.append(date.fromisoformat(path.name.removeprefix("date=")))
+        return sorted(days)
+
+    def read_partition(self, day: date) -> pa.Table:
+        path = self.partition_dir(day) / DATA_FILE
+        if not path.exists():
+            return TELEMETRY_SCHEMA.empty_table()
+        return pq.read_table(path, schema=TELEMETRY_SCHEMA)
+
+    def merge(self, table: pa.Table) -> MergeResult:
+        """Merge schema-conforming rows into their date partitions, deduplicating.
+
+        Only the partitions the rows fall in are read and rewritten.
+        """
+        result = MergeResult(rows_in=table.num_rows)
+        if table.num_rows == 0:
+            return result
+        days = pc.cast(table.column("timestamp"), pa.date32())
+        for day in sorted(pc.unique(days).to_pylist()):
+            incoming = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+            existing = self.read_partition(day)
+            merged = dedupe_latest(pa.concat_tables([existing, incoming]))
+            merged = merged.sort_by([(k, "ascending") for k in DEDUP_KEY])
+            result.rows_added += merged.num_rows - existing.num_rows
+            result.duplicates += existing.num_rows + incoming.num_rows - merged.num_rows
+            target = self.partition_dir(day) / DATA_FILE
+            _atomic_write(target, lambda tmp, t=merged: pq.write_table(t, tmp, compression="zstd"))
+            result.partitions.append(day.isoformat())
+        return result
+
+    def quarantine(self, table: pa.Table, run_id: str) -> int:
+        """Set aside rows that failed validation (they carry a ``reason`` column)."""
+        if table.num_rows == 0:
+            return 0
+        days = pc.cast(table.column("timestamp"), pa.date32())
+        for day in pc.unique(days).to_pylist():
+            rows = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+            target = self.root / "_quarantine" / f"date={day.isoformat()}" / f"{run_id}.parquet"
+            _atomic_write(target, lambda tmp, t=rows: pq.write_table(t, tmp))
+        return int(table.num_rows)
+
+    # -- reading ---------------------------------------------------------------------------
+    def dataset(self) -> ds.Dataset:
+        return ds.dataset(self.root, format="parquet", partitioning="hive", schema=None)
+
+    def read(self, start: date | None = None, end: date | None = None) -> pa.Table:
+        """Rows of the UTC dates ``start``..``end`` (inclusive), reading only those partitions."""
+        days = [
+            d
+            for d in self.partitions()
+            if (start is None or d >= start) and (end is None or d <= end)
+        ]
+        tables = [self.read_partition(d) for d in days]
+        return pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+
+    def size_bytes(self) -> int:
+        if not self.root.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.root.glob("date=*/*.parquet"))
+
+    # -- retention -------------------------------------------------------------------------
+    def prune(self, retention_days: int, today: date | None = None) -> list[date]:
+        """Delete partitions older than ``retention_days`` before ``today`` (UTC)."""
+        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
+        removed = [d for d in self.partitions() if d < cutoff]
+        for day in removed:
+            shutil.rmtree(self.partition_dir(day))
+            shutil.rmtree(self.root / "_quarantine" / f"date={day.isoformat()}", ignore_errors=True)
+        if removed:
+            _fsync_dir(self.root)
+        return removed
+
+    # -- state -----------------------------------------------------------------------------
+    def load_state(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"version": 1, "providers": {}}
+        except (OSError, ValueError) as exc:
+            raise FthError(f"cannot read dataset state {self.state_path}: {exc}") from None
+        return state
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        text = json.dumps(state, indent=2, sort_keys=True, default=str)
+        _atomic_write(self.state_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def watermark(self, provider: str) -> datetime | None:
+        entry = self.load_state().get("providers", {}).get(provider)
+        if not entry or not entry.get("watermark"):
+            return None
+        return datetime.fromisoformat(entry["watermark"])
+
+    def set_watermark(self, provider: str, moment: datetime) -> None:
+        state = self.load_state()
+        state.setdefault("providers", {})[provider] = {
+            "watermark": moment.astimezone(UTC).isoformat(),
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        self.save_state(state)
