@@ -22,6 +22,7 @@ __all__ = [
     "TELEMETRY_COLUMNS",
     "TELEMETRY_SCHEMA",
     "enforce_telemetry_schema",
+    "sort_telemetry",
     "split_invalid",
 ]
 
@@ -121,6 +122,23 @@ def enforce_telemetry_schema(
         if table.column(name).null_count:
             raise ValueError(f"column {name} has nulls")
     return table
+
+
+def sort_telemetry(table: pa.Table) -> pa.Table:
+    """Rows ordered by the dedup key (provider, vehicle, time): the stored order.
+
+    Arrow cannot sort on dictionary columns, so the sort keys are decoded first.
+    """
+    keys = pa.table(
+        {
+            name: pc.cast(table.column(name), pa.string())
+            if name == "provider"
+            else table.column(name)
+            for name in DEDUP_KEY
+        }
+    )
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in DEDUP_KEY])
+    return table.take(order)
 
 
 def split_invalid(table: pa.Table) -> tuple[pa.Table, pa.Table]:

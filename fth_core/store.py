@@ -36,7 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fth_core.errors import FthError
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA
+from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, sort_telemetry
 
 __all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
@@ -164,7 +164,7 @@ class DatasetStore:
             incoming = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
             existing = self.read_partition(day)
             merged = dedupe_latest(pa.concat_tables([existing, incoming]))
-            merged = merged.sort_by([(k, "ascending") for k in DEDUP_KEY])
+            merged = sort_telemetry(merged)
             result.rows_added += merged.num_rows - existing.num_rows
             result.duplicates += existing.num_rows + incoming.num_rows - merged.num_rows
             target = self.partition_dir(day) / DATA_FILE

@@ -31,7 +31,7 @@ from fth_core.errors import APIError
 from fth_core.hookspecs import ProviderSpec
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA
+from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, sort_telemetry
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
 from fth_core.telemetry import fetch_telemetry
 
@@ -66,10 +66,6 @@ def simulated_provider(
     return Provider(registry.spec(name), ProviderConfig.model_validate(settings), registry)
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    return table.sort_by([(name, "ascending") for name in DEDUP_KEY])
-
-
 def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-6) -> None:
     """Fail with the first difference unless both tables hold the same rows (any order).
 
@@ -89,7 +85,7 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
     assert actual.num_rows == expected.num_rows, (
         f"{actual.num_rows} rows, expected {expected.num_rows}"
     )
-    a, e = _sorted(actual), _sorted(expected)
+    a, e = sort_telemetry(actual), sort_telemetry(expected)
     for name in TELEMETRY_SCHEMA.names:
         left = a.column(name).to_pylist()
         right = e.column(name).to_pylist()
@@ -129,31 +125,36 @@ class ProviderConformance:
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture(scope="class")
-    def registry(self) -> EndpointRegistry:
+    @classmethod
+    def registry(cls) -> EndpointRegistry:
         return EndpointRegistry.from_plugins()
 
     @pytest.fixture(scope="class")
-    def spec(self, registry: EndpointRegistry) -> ProviderSpec:
-        return registry.spec(self.provider_name)
+    @classmethod
+    def spec(cls, registry: EndpointRegistry) -> ProviderSpec:
+        return registry.spec(cls.provider_name)
 
     @pytest.fixture(scope="class")
-    def simulation(self, spec: ProviderSpec) -> Iterator[Simulation]:
+    @classmethod
+    def simulation(cls, spec: ProviderSpec) -> Iterator[Simulation]:
         assert spec.simulator is not None, f"{spec.name} registers no simulator"
-        fleet = self.make_fleet()
+        fleet = cls().make_fleet()
         simulator = spec.simulator(fleet)
         # Everything in the window has been uploaded by then, late points included.
-        simulator.as_of = self.window[1] + timedelta(days=10)
+        simulator.as_of = cls.window[1] + timedelta(days=10)
         with SimServer(simulator) as server:
             yield Simulation(fleet, simulator, server)
 
     @pytest.fixture(scope="class")
-    def provider(self, simulation: Simulation, registry: EndpointRegistry) -> Iterator[Provider]:
-        with simulated_provider(simulation, registry, self.provider_name) as provider:
+    @classmethod
+    def provider(cls, simulation: Simulation, registry: EndpointRegistry) -> Iterator[Provider]:
+        with simulated_provider(simulation, registry, cls.provider_name) as provider:
             yield provider
 
     @pytest.fixture(scope="class")
-    def telemetry(self, provider: Provider) -> pa.Table:
-        tables = [b.table for b in fetch_telemetry(provider, *self.window)]
+    @classmethod
+    def telemetry(cls, provider: Provider) -> pa.Table:
+        tables = [b.table for b in fetch_telemetry(provider, *cls.window)]
         return pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
 
     # -- checks ----------------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""The partitioned store: dedup, atomic replace, touched partitions only, lock, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from fth_core import store as store_module
+from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema
+from fth_core.store import DatasetLockedError, DatasetStore
+
+T0 = datetime(2026, 3, 2, 23, 59, 0, tzinfo=UTC)
+
+
+def rows(*specs: tuple[str, datetime, float]) -> pa.Table:
+    """Telemetry rows of (vehicle, timestamp, speed)."""
+    return enforce_telemetry_schema(
+        {
+            "provider_vehicle_id": [v for v, _, _ in specs],
+            "timestamp": [t for _, t, _ in specs],
+            "speed_mph": [s for _, _, s in specs],
+        },
+        provider="acme",
+    )
+
+
+def test_rows_land_in_their_utc_date_partition(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0), ("1", T0 + timedelta(minutes=2), 2.0)))
+    assert store.partitions() == [date(2026, 3, 2), date(2026, 3, 3)]
+    assert (tmp_path / "date=2026-03-02" / "part-0.parquet").exists()
+
+
+def test_merge_keeps_the_latest_fetch_of_a_key(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0)))
+    result = store.merge(rows(("1", T0, 5.0), ("2", T0, 7.0)))
+    table = store.read()
+    assert table.num_rows == 2
+    assert result.duplicates == 1
+    assert result.rows_added == 1
+    speeds = dict(
+        zip(
+            table.column("provider_vehicle_id").to_pylist(),
+            table.column("speed_mph").to_pylist(),
+            strict=True,
+        )
+    )
+    assert speeds == {"1": 5.0, "2": 7.0}
+
+
+def test_duplicates_inside_one_batch_keep_the_last_row(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    result = store.merge(rows(("1", T0, 1.0), ("1", T0, 3.0)))
+    assert store.read().column("speed_mph").to_pylist() == [3.0]
+    assert result.duplicates == 1
+
+
+def test_stored_files_keep_the_unified_schema_and_sorted_order(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(
+        rows(
+            ("2", T0, 1.0),
+            ("1", T0 - timedelta(minutes=1), 1.0),
+            ("1", T0 - timedelta(minutes=5), 1.0),
+        )
+    )
+    table = pq.read_table(tmp_path / "date=2026-03-02" / "part-0.parquet")
+    assert table.schema.equals(TELEMETRY_SCHEMA, check_metadata=False)
+    assert table.column("provider_vehicle_id").to_pylist() == ["1", "1", "2"]
+    assert table.column("timestamp").to_pylist() == [
+        T0 - timedelta(minutes=5),
+        T0 - timedelta(minutes=1),
+        T0,
+    ]
+
+
+def test_only_touched_partitions_are_rewritten(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0 - timedelta(days=1), 1.0), ("1", T0, 1.0)))
+    untouched = tmp_path / "date=2026-03-01" / "part-0.parquet"
+    before = untouched.stat()
+    store.merge(rows(("1", T0 - timedelta(minutes=1), 2.0)))
+    after = untouched.stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_a_crash_while_writing_leaves_the_old_partition_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0)))
+
+    def crash(table: pa.Table, where: object, **kwargs: object) -> None:
+        Path(str(where)).write_bytes(b"PAR1 half a file")  # a partial write, then the crash
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module.pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.merge(rows(("1", T0, 9.0), ("2", T0, 9.0)))
+    monkeypatch.undo()
+    assert store.read().column("speed_mph").to_pylist() == [1.0]
+    leftovers = [p.name for p in (tmp_path / "date=2026-03-02").iterdir()]
+    assert leftovers == ["part-0.parquet"]
+
+
+def test_the_dataset_reads_with_pyarrow_and_pandas_using_partition_pruning(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0 - timedelta(days=1), 1.0), ("1", T0, 2.0)))
+    store.quarantine(
+        rows(("9", T0, -1.0)).append_column("reason", pa.array(["negative speed"])), "run1"
+    )
+    store.save_state({"providers": {}})
+    dataset = ds.dataset(tmp_path, format="parquet", partitioning="hive")
+    pruned = dataset.to_table(filter=ds.field("date") == "2026-03-02")
+    assert pruned.column("speed_mph").to_pylist() == [2.0]
+    assert len(dataset.files) == 2  # quarantine and state are not part of the dataset
+    frame = pd.read_parquet(tmp_path, filters=[("date", "=", "2026-03-01")])
+    assert frame["speed_mph"].tolist() == [1.0]
+
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    with (
+        store.locked(),
+        pytest.raises(DatasetLockedError, match="in use"),
+        DatasetStore(tmp_path).locked(),
+    ):
+        pass
+    with DatasetStore(tmp_path).locked():
+        pass  # released once the holder is done
+
+
+def test_state_round_trips_and_is_replaced_atomically(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    assert store.watermark("acme") is None
+    store.set_watermark("acme", T0)
+    assert store.watermark("acme") == T0
+    assert [p.name for p in (tmp_path / "_state").iterdir()] == ["state.json"]
+
+
+def test_prune_removes_partitions_older_than_the_retention(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0 - timedelta(days=10), 1.0), ("1", T0, 1.0)))
+    removed = store.prune(5, today=date(2026, 3, 4))
+    assert removed == [date(2026, 2, 20)]
+    assert store.partitions() == [date(2026, 3, 2)]
