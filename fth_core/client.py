@@ -17,8 +17,11 @@ a repeated cursor or past ``max_pages``.
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from fth_core.endpoints import EndpointDefinition, ParsedResponse, RequestSpec
 from fth_core.errors import APIError, FthError, PaginationError, ResponseFormatError, TransportError
-from fth_core.logs import get_logger, register_secret
+from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
 from fth_core.ratelimit import RateGovernor
 
@@ -65,7 +68,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         seconds = (moment - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds or seconds <= 0:  # NaN or non-positive
+    if not math.isfinite(seconds) or seconds <= 0:  # "nan", "inf" or non-positive
         return None
     return min(seconds, MAX_RETRY_AFTER_SECONDS)
 
@@ -101,16 +104,19 @@ class _Retryable(Exception):
 
 
 def _error_detail(response: httpx.Response) -> str | None:
-    """The provider's own error text: Motive ``error_message``, Samsara ``message``, or text."""
+    """The provider's own error text: Motive ``error_message``, Samsara ``message``, or text.
+
+    Redacted: a provider that quotes the rejected key back must not put it in our errors.
+    """
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError:
         text = response.text.strip()
-        return " ".join(text.split())[:200] or None
+        return redact(" ".join(text.split()))[:200] or None
     if isinstance(body, dict):
         for key in ("error_message", "message", "error"):
             if isinstance(body.get(key), str):
-                return str(body[key])[:200]
+                return redact(str(body[key]))[:200]
     return None
 
 
@@ -142,6 +148,7 @@ class TelemetryClient:
         self.governor = governor or RateGovernor(1_000.0, 1_000, 64)
         self.max_pages = max_pages
         self.stats = ClientStats()
+        self._stats_lock = threading.Lock()  # many threads share one client
         for value in (auth_headers or {}).values():
             register_secret(value)
             register_secret(value.split(" ", 1)[-1])
@@ -203,7 +210,7 @@ class TelemetryClient:
             return self._backoff(counts["errors"])
 
         def before_sleep(state: RetryCallState) -> None:
-            self.stats.retries += 1
+            self._count("retries")
             exc = state.outcome.exception() if state.outcome else None
             log.debug("%s: retrying %s after: %s", self.provider, request.describe(), exc)
 
@@ -222,11 +229,23 @@ class TelemetryClient:
                     except _Retryable as exc:
                         key = "rate_limited" if exc.status == 429 else "errors"
                         counts[key] += 1
+                        if exc.status == 429:
+                            # Pause the whole quota: Retry-After, else a backoff that grows
+                            # with the 429s this request has met.
+                            self.governor.pause(
+                                exc.retry_after
+                                if exc.retry_after is not None
+                                else self._backoff(counts["rate_limited"])
+                            )
                         raise
         except _Retryable as exc:
-            self.stats.errors += 1
+            self._count("errors")
             raise exc.error from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _count(self, counter: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     def _backoff(self, failures: int) -> float:
         """Exponential backoff with jitter: half fixed, half random, capped."""
@@ -239,7 +258,7 @@ class TelemetryClient:
         method, path = request.method, request.path
         with self.governor.slot(rate_key, rate):
             started = time.monotonic()
-            self.stats.requests += 1
+            self._count("requests")
             try:
                 response = self._http.request(
                     method, path, params=list(request.params), headers=dict(request.headers)
@@ -264,10 +283,8 @@ class TelemetryClient:
             return response
         error = APIError(self.provider, method, path, status, _error_detail(response))
         if status == 429:
-            self.stats.rate_limited += 1
+            self._count("rate_limited")
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = retry_after if retry_after is not None else self._backoff(1)
-            self.governor.pause(delay)
             raise _Retryable(error, status, retry_after)
         if status in RETRY_STATUSES:
             raise _Retryable(error, status)
@@ -336,5 +353,6 @@ def _ssl_context(verify_ssl: bool | str, use_truststore: bool) -> ssl.SSLContext
         context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         return context
     if isinstance(verify_ssl, str):
-        return ssl.create_default_context(cafile=verify_ssl)
+        # expanduser: the config check accepts "~/ca.pem", so the client must read it too.
+        return ssl.create_default_context(cafile=os.path.expanduser(verify_ssl))
     return verify_ssl

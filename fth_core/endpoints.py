@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
@@ -46,11 +46,16 @@ class ParamKind(StrEnum):
     LIST = "list"  # of strings
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_utc(value: str | datetime) -> datetime:
     """A timezone-aware UTC datetime from a datetime or an ISO-8601 string.
 
     Naive values are refused rather than guessed: a wrong guess shifts a whole window.
     """
+    if not isinstance(value, str | datetime):
+        raise TypeError(f"expected an ISO-8601 date-time, got {type(value).__name__}")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -101,7 +106,10 @@ class ParamSpec:
             text = self._serialize(value)
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"parameter {self.name}: {exc}") from None
-        values = text if isinstance(text, list) else [text]
+        if isinstance(text, list):
+            values = text
+        else:  # a comma-joined list is checked value by value
+            values = text.split(",") if self.kind is ParamKind.LIST else [text]
         if self.choices is not None:
             bad = [v for v in values if v not in self.choices]
             if bad:
@@ -119,6 +127,8 @@ class ParamSpec:
         if kind is ParamKind.INT:
             if isinstance(value, bool):
                 raise TypeError("expected an integer, got a boolean")
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"expected an integer, got {value}")
             return str(int(value))
         if kind is ParamKind.BOOL:
             if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -137,7 +147,8 @@ class ParamSpec:
         if kind is ParamKind.EPOCH_MS:
             if isinstance(value, int) and not isinstance(value, bool):
                 return str(value)
-            return str(int(parse_utc(value).timestamp() * 1000))
+            # Integer arithmetic: timestamp() * 1000 in floats can lose a millisecond.
+            return str((parse_utc(value) - _EPOCH) // timedelta(milliseconds=1))
         # LIST
         items = value.split(",") if isinstance(value, str) else list(value)
         items = [str(item).strip() for item in items if str(item).strip()]

@@ -54,9 +54,7 @@ def launch_simulators(
                     raise ProviderNotFoundError(f"provider {name!r} ships no simulator")
                 continue
             simulator = spec.simulator(Fleet(seed + offset, vehicles))
-            server = SimServer(
-                simulator, latency_ms=latency_ms, port=port + offset if port else 0
-            )
+            server = SimServer(simulator, latency_ms=latency_ms, port=port + offset if port else 0)
             stack.enter_context(server)
             running.append(RunningSimulator(name, simulator, server))
         yield running

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -110,10 +111,13 @@ class SimServer:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SimServer:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_request_handler(self))
-        server.daemon_threads = True
+        server = _LoopbackServer(("127.0.0.1", self._port), _make_request_handler(self))
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True, name="sim")
+        # A short poll interval: stop() waits up to one interval (the default 0.5 s would add
+        # half a second to every test that starts a server).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="sim"
+        )
         self._thread.start()
         return self
 
@@ -209,9 +213,23 @@ class SimServer:
         return SimResponse.text(429, "rate limited", {"Retry-After": str(retry_after)})
 
 
+class _LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (it timed out on a stall or latency) is normal here, not a
+        # simulator fault worth a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes; with Nagle on, the body waits for the
+        # client's delayed ACK and every answer gains ~40 ms of latency nobody asked for.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the SimServer keeps its own log

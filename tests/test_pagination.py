@@ -1,0 +1,214 @@
+"""Page walks: the two styles on their own, then whole walks against a loopback server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fth_core.client import TelemetryClient
+from fth_core.endpoints import EndpointDefinition
+from fth_core.errors import PaginationError, ResponseFormatError
+from fth_core.pagination import CursorPagination, OffsetPagination, PaginationState
+from fth_core.sim.server import SimServer
+from fth_core.sim.wire import SimRequest, SimResponse
+
+Serve = Callable[..., SimServer]
+Connect = Callable[..., TelemetryClient]
+
+
+# -- offset style, no I/O -------------------------------------------------------------------
+def _offset_body(page_no: int, per_page: int, total: int) -> dict[str, Any]:
+    return {"pagination": {"page_no": page_no, "per_page": per_page, "total": total}}
+
+
+def test_offset_apply_asks_for_the_state_page_and_size() -> None:
+    style = OffsetPagination(page_size=100)
+    query: dict[str, Any] = {}
+    style.apply(PaginationState(), query)
+    assert query == {"page_no": 1, "per_page": 100}
+    style.apply(PaginationState(page_no=4, page_size=25), query)
+    assert query == {"page_no": 4, "per_page": 25}
+
+
+def test_offset_advance_uses_the_page_size_the_server_echoes() -> None:
+    style = OffsetPagination(page_size=100)
+    state = style.advance(_offset_body(1, 50, 120), PaginationState(), n_items=50)
+    assert state == PaginationState(page_no=2, page_size=50, pages_fetched=1)
+
+
+def test_offset_advance_stops_at_the_total_or_on_an_empty_page() -> None:
+    style = OffsetPagination()
+    assert style.advance(_offset_body(3, 50, 120), PaginationState(page_no=3), 20) is None
+    assert style.advance(_offset_body(2, 50, 100), PaginationState(page_no=2), 50) is None
+    # total claims more, but the page is empty: we are past the end.
+    assert style.advance(_offset_body(5, 50, 1000), PaginationState(page_no=5), 0) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "no pagination"),
+        ({"pagination": {"page_no": 1, "total": 3}}, "no per_page"),
+        ({"pagination": {"page_no": 1, "per_page": "50", "total": 3}}, "per_page is '50'"),
+        ({"pagination": {"page_no": 1, "per_page": 0, "total": 3}}, "per_page is 0"),
+        ({"pagination": {"page_no": True, "per_page": 5, "total": 3}}, "page_no is True"),
+    ],
+)
+def test_offset_advance_rejects_a_malformed_block(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(ResponseFormatError, match=message):
+        OffsetPagination().advance(body, PaginationState(), 1)
+
+
+# -- cursor style, no I/O -------------------------------------------------------------------
+def _cursor_body(cursor: str | None, has_next: bool) -> dict[str, Any]:
+    return {"pagination": {"endCursor": cursor, "hasNextPage": has_next}}
+
+
+def test_cursor_apply_sends_limit_always_and_after_from_the_second_page() -> None:
+    style = CursorPagination(limit=10)
+    first: dict[str, Any] = {}
+    style.apply(PaginationState(), first)
+    assert first == {"limit": 10}
+    later: dict[str, Any] = {"limit": "3"}  # a caller's own limit wins
+    style.apply(PaginationState(cursor="c1"), later)
+    assert later == {"limit": "3", "after": "c1"}
+
+
+def test_cursor_advance_stops_on_the_flag_even_when_a_cursor_is_present() -> None:
+    assert CursorPagination().advance(_cursor_body("c9", False), PaginationState(), 3) is None
+
+
+def test_cursor_advance_records_seen_cursors_and_continues_past_empty_pages() -> None:
+    state = CursorPagination().advance(_cursor_body("c1", True), PaginationState(), n_items=0)
+    assert state == PaginationState(cursor="c1", seen_cursors=frozenset({"c1"}), pages_fetched=1)
+
+
+def test_cursor_advance_raises_on_a_repeated_cursor() -> None:
+    seen = PaginationState(cursor="c1", seen_cursors=frozenset({"c1"}), pages_fetched=1)
+    with pytest.raises(PaginationError, match="cursor repeated after 2 pages"):
+        CursorPagination().advance(_cursor_body("c1", True), seen, 1)
+
+
+@pytest.mark.parametrize("cursor", ["", None])
+def test_cursor_advance_raises_when_next_page_has_no_cursor(cursor: str | None) -> None:
+    with pytest.raises(PaginationError, match="hasNextPage is true but endCursor is empty"):
+        CursorPagination().advance(_cursor_body(cursor, True), PaginationState(), 1)
+
+
+def test_cursor_advance_rejects_a_non_boolean_flag() -> None:
+    with pytest.raises(ResponseFormatError, match="hasNextPage is 'true'"):
+        CursorPagination().advance({"pagination": {"hasNextPage": "true"}}, PaginationState(), 1)
+
+
+# -- whole walks through the client, against a loopback server ------------------------------
+CURSOR_ENDPOINT = EndpointDefinition(
+    "sim", "gps", "/fleet/gps", items_key="data", pagination=CursorPagination(limit=2)
+)
+OFFSET_ENDPOINT = EndpointDefinition(
+    "sim", "vehicles", "/v1/vehicles", items_key="vehicles", pagination=OffsetPagination(100)
+)
+
+
+def _cursor_pages(pages: dict[str | None, tuple[list[int], str | None, bool]]) -> Any:
+    """A handler serving ``after`` → (items, endCursor, hasNextPage)."""
+
+    def handler(request: SimRequest) -> SimResponse:
+        items, cursor, has_next = pages[request.arg("after")]
+        body = {"data": [{"id": i} for i in items], **_cursor_body(cursor, has_next)}
+        return SimResponse.json(200, body)
+
+    return handler
+
+
+def test_cursor_walk_continues_through_an_empty_middle_page(serve: Serve, connect: Connect) -> None:
+    server = serve(
+        _cursor_pages(
+            {
+                None: ([1, 2], "c1", True),
+                "c1": ([], "c2", True),
+                "c2": ([3], "", False),
+            }
+        )
+    )
+    items = connect(server).fetch_all(CURSOR_ENDPOINT)
+    assert [item["id"] for item in items] == [1, 2, 3]
+    sent = server.requests("/fleet/gps")
+    assert [r.query.get("after") for r in sent] == [None, ["c1"], ["c2"]]
+    assert all(r.query["limit"] == ["2"] for r in sent)
+
+
+def test_cursor_walk_stops_with_an_error_on_a_repeated_cursor(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve(_cursor_pages({None: ([1], "c1", True), "c1": ([2], "c1", True)}))
+    with pytest.raises(PaginationError, match="cursor repeated"):
+        connect(server).fetch_all(CURSOR_ENDPOINT)
+    assert len(server.requests()) == 2
+
+
+def test_cursor_walk_stops_with_an_error_when_next_page_has_empty_cursor(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve(_cursor_pages({None: ([1], "", True)}))
+    with pytest.raises(PaginationError, match="endCursor is empty"):
+        connect(server).fetch_all(CURSOR_ENDPOINT)
+    assert len(server.requests()) == 1
+
+
+def test_walk_stops_with_an_error_past_max_pages(serve: Serve, connect: Connect) -> None:
+    def endless(request: SimRequest) -> SimResponse:
+        n = int(request.arg("after") or 0) + 1
+        return SimResponse.json(
+            200, {"data": [{"id": n}], "pagination": {"endCursor": str(n), "hasNextPage": True}}
+        )
+
+    server = serve(endless)
+    client = connect(server, max_pages=3)
+    pages = client.iter_pages(CURSOR_ENDPOINT)
+    for _ in range(3):
+        next(pages)
+    with pytest.raises(PaginationError, match="more than 3 pages"):
+        next(pages)
+    assert len(server.requests()) == 3
+
+
+def _offset_server(total: int, cap: int, claimed_total: int | None = None) -> Any:
+    """Motive-like: caps per_page at ``cap`` and echoes what it used."""
+
+    def handler(request: SimRequest) -> SimResponse:
+        page_no = int(request.arg("page_no") or 1)
+        per_page = min(int(request.arg("per_page") or 25), cap)
+        first = (page_no - 1) * per_page
+        ids = range(first, min(first + per_page, total))
+        block = {"page_no": page_no, "per_page": per_page, "total": claimed_total or total}
+        return SimResponse.json(200, {"vehicles": [{"id": i} for i in ids], "pagination": block})
+
+    return handler
+
+
+def test_offset_walk_follows_the_page_size_the_server_echoes(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve(_offset_server(total=120, cap=50))
+    items = connect(server).fetch_all(OFFSET_ENDPOINT)
+    assert [item["id"] for item in items] == list(range(120))
+    sent = server.requests()
+    assert [r.query["page_no"] for r in sent] == [["1"], ["2"], ["3"]]
+    assert [r.query["per_page"] for r in sent] == [["100"], ["50"], ["50"]]
+
+
+def test_offset_walk_stops_on_an_empty_page_past_the_end(serve: Serve, connect: Connect) -> None:
+    # The server claims 1000 records but has only 60: page 4 (of 25) comes back empty.
+    server = serve(_offset_server(total=60, cap=25, claimed_total=1000))
+    items = connect(server).fetch_all(OFFSET_ENDPOINT)
+    assert len(items) == 60
+    assert [r.query["page_no"] for r in server.requests()] == [["1"], ["2"], ["3"], ["4"]]
+
+
+def test_offset_walk_stops_with_an_error_past_max_pages(serve: Serve, connect: Connect) -> None:
+    server = serve(_offset_server(total=10_000, cap=10))
+    with pytest.raises(PaginationError, match="more than 5 pages"):
+        connect(server, max_pages=5).fetch_all(OFFSET_ENDPOINT)
+    assert len(server.requests()) == 5
