@@ -1,0 +1,70 @@
+"""fth-motive: the Motive (formerly KeepTruckin) provider plugin for fth.
+
+Registered under the ``fth`` entry-point group as ``motive``. The hooks below are the plugin's
+whole contract with the core:
+
+* :func:`fth_register_providers` — the ``motive`` :class:`~fth_core.hookspecs.ProviderSpec`
+  (endpoints, base URL, ``X-Api-Key`` auth, quota, settings, simulator);
+* :func:`fth_fetch_telemetry` — the window's breadcrumbs, one batch per vehicle and day range;
+* :func:`fth_flatten_telemetry` — a batch as unified-schema columns.
+
+Fetch and flatten answer only for a provider whose spec is Motive's, and ``None`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from fth_core.hookspecs import ProviderSpec, TelemetryBatch, hookimpl
+from fth_core.provider import Provider
+from fth_motive.conventions import PROVIDER_NAME
+from fth_motive.endpoints import ENDPOINTS, MOTIVE
+from fth_motive.models import UnknownEnumValueWarning
+from fth_motive.settings import MotiveSettings
+from fth_motive.simulator import MotiveSimulator
+from fth_motive.telemetry import LocationHistory, fetch_locations, flatten_locations
+
+__all__ = [
+    "ENDPOINTS",
+    "MOTIVE",
+    "LocationHistory",
+    "MotiveSettings",
+    "MotiveSimulator",
+    "UnknownEnumValueWarning",
+    "fth_fetch_telemetry",
+    "fth_flatten_telemetry",
+    "fth_register_providers",
+]
+
+
+def _is_motive(provider: Provider) -> bool:
+    return provider.spec.name == PROVIDER_NAME
+
+
+@hookimpl
+def fth_register_providers() -> Sequence[ProviderSpec]:
+    return [MOTIVE]
+
+
+@hookimpl
+def fth_fetch_telemetry(
+    provider: Provider, start: datetime, end: datetime
+) -> Iterable[TelemetryBatch[LocationHistory]] | None:
+    if not _is_motive(provider):
+        return None
+    return fetch_locations(provider, start, end)
+
+
+@hookimpl
+def fth_flatten_telemetry(
+    provider: Provider, batch: TelemetryBatch[Any]
+) -> Mapping[str, Any] | None:
+    if not _is_motive(provider):
+        return None
+    if not isinstance(batch.items, LocationHistory):
+        raise TypeError(
+            f"motive: cannot flatten {type(batch.items).__name__}; expected LocationHistory"
+        )
+    return flatten_locations(batch.items)

@@ -1,0 +1,343 @@
+"""Motive telemetry: fetch a window's breadcrumbs, and flatten them to the unified schema.
+
+Fetch (:func:`fetch_locations`)
+    1. The roster: ``/v1/vehicles``, every page, every status (a deactivated vehicle may still
+       have history in the window).
+    2. For each vehicle, ``/v3/vehicle_locations/{id}`` over the whole days that cover the
+       window (:func:`request_days`), split into ranges of at most ``max_days_per_request``
+       days; each day is requested once. Requests run concurrently on a thread pool sized by
+       the provider's ``max_concurrency``; the shared client enforces the rate limit.
+    3. Each answer is decoded to plain dicts (no per-point pydantic) and yielded as one
+       :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
+       fails is yielded as a batch whose ``failures`` name the vehicle; the other vehicles
+       still arrive.
+
+Units
+    Motive does not say whether ``X-Metric-Units`` or the vehicle's own ``metric_units``
+    decides a location's units. So each vehicle is requested with the header equal to its own
+    roster flag: both readings then agree, and metric answers (km/h, km) are converted to mph
+    and miles.
+
+Flatten (:func:`flatten_locations`)
+    Columns are built from the dicts with list comprehensions and pyarrow: timestamps to UTC
+    (offsets too), the window trimmed to ``[start, end)``, the odometer from ``true_odometer``
+    falling back to ``odometer``, the driver's id and ``"First Last"``, VIN and fleet number
+    from the roster, and ``engine_state`` from :func:`fth_motive.conventions.engine_states`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fth_core.client import TelemetryClient
+from fth_core.endpoints import EndpointDefinition
+from fth_core.errors import FthError, ResponseFormatError
+from fth_core.hookspecs import FetchFailure, TelemetryBatch
+from fth_core.logs import get_logger
+from fth_core.provider import Provider
+from fth_motive.conventions import (
+    KM_PER_MILE,
+    LOCATION_TYPES,
+    METRIC_UNITS_HEADER,
+    engine_states,
+)
+from fth_motive.models import Vehicle
+from fth_motive.settings import MotiveSettings
+
+__all__ = [
+    "LocationHistory",
+    "RosterVehicle",
+    "fetch_locations",
+    "flatten_locations",
+    "request_days",
+    "split_days",
+]
+
+log = get_logger("fth.motive")
+
+_ONE_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
+_TS_TYPE = pa.timestamp("us", tz="UTC")
+_KNOWN_TYPES = frozenset(LOCATION_TYPES)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RosterVehicle:
+    """What flatten needs from ``/v1/vehicles`` about one vehicle."""
+
+    id: str
+    vin: str | None
+    fleet_number: str | None
+    metric_units: bool
+
+    @classmethod
+    def from_vehicle(cls, vehicle: Vehicle) -> RosterVehicle:
+        return cls(
+            id=str(vehicle.id),
+            vin=vehicle.vin or None,
+            fleet_number=vehicle.number,
+            metric_units=vehicle.metric_units,
+        )
+
+
+@dataclass(frozen=True)
+class LocationHistory:
+    """The items of one telemetry batch: a vehicle's raw breadcrumbs for whole days.
+
+    ``records`` are the unwrapped ``vehicle_location`` dicts exactly as decoded, for the days
+    ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
+    records the units that were requested. Flatten keeps only ``[start, end)``.
+    """
+
+    vehicle: RosterVehicle
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+    metric: bool
+    records: list[dict[str, Any]]
+
+
+# -- days --------------------------------------------------------------------------------------
+
+
+def request_days(start: datetime, end: datetime, zone: str | None) -> tuple[date, date]:
+    """The inclusive ``start_date``/``end_date`` whose whole days cover ``[start, end)``.
+
+    With ``zone`` (the zone Motive's location days are in) these are exactly the days the window
+    touches. Without it the day boundaries are unknown, so one day is added on each side: the
+    days then cover the window for any offset between UTC-24h and UTC+24h.
+    """
+    start, last = start.astimezone(UTC), (end - _TICK).astimezone(UTC)
+    if zone is None:
+        return (start - _ONE_DAY).date(), (last + _ONE_DAY).date()
+    tz = ZoneInfo(zone)
+    return start.astimezone(tz).date(), last.astimezone(tz).date()
+
+
+def split_days(first: date, last: date, max_days: int) -> list[tuple[date, date]]:
+    """``first``..``last`` as consecutive inclusive ranges of at most ``max_days`` days."""
+    if max_days < 1:
+        raise ValueError("max_days must be at least 1")
+    ranges = []
+    day = first
+    while day <= last:
+        stop = min(day + timedelta(days=max_days - 1), last)
+        ranges.append((day, stop))
+        day = stop + _ONE_DAY
+    return ranges
+
+
+# -- fetch -------------------------------------------------------------------------------------
+
+
+def _settings(provider: Provider) -> MotiveSettings:
+    settings = provider.settings
+    return settings if isinstance(settings, MotiveSettings) else MotiveSettings()
+
+
+def fetch_roster(provider: Provider) -> list[RosterVehicle]:
+    """Every vehicle of the account, whatever its status, each once.
+
+    Offset pages can overlap when the roster changes during the walk; a vehicle listed twice
+    must not be fetched (and stored) twice.
+    """
+    vehicles = provider.client().fetch_all(provider.endpoint("vehicles"))
+    roster: dict[str, RosterVehicle] = {}
+    for vehicle in vehicles:
+        roster.setdefault(str(vehicle.id), RosterVehicle.from_vehicle(vehicle))
+    return list(roster.values())
+
+
+def fetch_days(
+    client: TelemetryClient,
+    endpoint: EndpointDefinition,
+    vehicle: RosterVehicle,
+    first: date,
+    last: date,
+) -> list[dict[str, Any]]:
+    """One vehicle's breadcrumbs for ``first``..``last``, as decoded dicts.
+
+    The request carries ``X-Metric-Units`` equal to the vehicle's own ``metric_units``.
+    """
+    request = endpoint.build_request(
+        {"vehicle_id": vehicle.id, "start_date": first, "end_date": last}
+    )
+    header = METRIC_UNITS_HEADER.lower()
+    headers = tuple((k, v) for k, v in request.headers if k.lower() != header)
+    units = "true" if vehicle.metric_units else "false"
+    request = replace(request, headers=(*headers, (METRIC_UNITS_HEADER, units)))
+    response = client.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError as exc:
+        raise ResponseFormatError(
+            f"{endpoint.key}: {request.describe()} returned invalid JSON ({exc})"
+        ) from None
+    items: list[dict[str, Any]] = endpoint.parse_response(body, typed=False).items
+    return items
+
+
+def fetch_locations(
+    provider: Provider, start: datetime, end: datetime
+) -> Iterator[TelemetryBatch[LocationHistory]]:
+    """The batches of ``[start, end)``: one per vehicle and day range (see the module doc)."""
+    settings = _settings(provider)
+    client = provider.client()
+    endpoint = provider.endpoint("vehicle_locations")
+    roster = fetch_roster(provider)
+    first, last = request_days(start, end, settings.location_day_zone)
+    ranges = split_days(first, last, settings.max_days_per_request)
+    tasks = [(vehicle, a, b) for vehicle in roster for a, b in ranges]
+    log.debug(
+        "motive: %d vehicles x %d day range(s) %s..%s for %s..%s",
+        len(roster),
+        len(ranges),
+        first,
+        last,
+        start.isoformat(),
+        end.isoformat(),
+    )
+
+    def work(task: tuple[RosterVehicle, date, date]) -> list[dict[str, Any]]:
+        vehicle, a, b = task
+        return fetch_days(client, endpoint, vehicle, a, b)
+
+    for (vehicle, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
+        failures: tuple[FetchFailure, ...] = ()
+        records: list[dict[str, Any]] = []
+        error = future.exception()
+        if error is None:
+            records = future.result()
+        elif isinstance(error, FthError):
+            failures = (FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}"),)
+            log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
+        else:
+            raise error
+        if not records and not failures:
+            continue
+        history = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, records)
+        yield TelemetryBatch(history, failures)
+
+
+def _bounded_map(
+    work: Callable[[T], R], tasks: Iterable[T], workers: int
+) -> Iterator[tuple[T, Future[R]]]:
+    """Run ``work`` over ``tasks`` on ``workers`` threads; yield (task, finished future) in
+    completion order, with at most ``2 * workers`` tasks submitted at a time so finished
+    results never pile up faster than the caller consumes them."""
+    workers = max(1, workers)
+    queue = iter(tasks)
+    pending: dict[Future[R], T] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fth-motive")
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                task = next(queue, _END)
+                if task is _END:
+                    break
+                pending[pool.submit(work, task)] = task
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END: Any = object()
+
+
+# -- flatten -----------------------------------------------------------------------------------
+
+
+def _timestamps(texts: list[Any]) -> pa.Array:
+    """ISO-8601 strings (``Z`` or ``±HH:MM``) as UTC microseconds; no offset means UTC."""
+    array = pa.array(texts, type=pa.string())
+    try:
+        return array.cast(_TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601")
+        return pa.array(parsed, type=_TS_TYPE)
+
+
+def _floats(records: list[dict[str, Any]], key: str) -> pa.Array:
+    return pa.array([r.get(key) for r in records], type=pa.float64())
+
+
+def flatten_locations(history: LocationHistory) -> dict[str, Any]:
+    """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
+    records = history.records
+    times = _timestamps([r.get("located_at") for r in records])
+    us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
+    low = (history.start.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
+    high = (history.end.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
+    inside = (us >= low) & (us < high)
+    if times.null_count:
+        log.warning(
+            "motive: vehicle %s: %d location(s) without located_at skipped",
+            history.vehicle.id,
+            times.null_count,
+        )
+    if not inside.all():
+        keep = np.flatnonzero(inside)
+        records = [records[i] for i in keep.tolist()]
+        times = times.take(pa.array(keep))
+    n = len(records)
+
+    speed = _floats(records, "speed")
+    odometer = pc.coalesce(_floats(records, "true_odometer"), _floats(records, "odometer"))
+    if history.metric:
+        speed = pc.divide(speed, KM_PER_MILE)
+        odometer = pc.divide(odometer, KM_PER_MILE)
+    kinds = [r.get("type") for r in records]
+    unknown = {k for k in kinds if k is not None and k not in _KNOWN_TYPES}
+    if unknown:
+        log.warning(
+            "motive: vehicle %s: unknown location type(s) %s; engine_state from speed only",
+            history.vehicle.id,
+            ", ".join(sorted(map(str, unknown))),
+        )
+    speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
+    drivers = [r.get("driver") for r in records]
+    vehicle = history.vehicle
+    return {
+        "provider_vehicle_id": pa.array([vehicle.id] * n, type=pa.string()),
+        "vin": pa.array([vehicle.vin] * n, type=pa.string()),
+        "fleet_number": pa.array([vehicle.fleet_number] * n, type=pa.string()),
+        "timestamp": times,
+        "latitude": _floats(records, "lat"),
+        "longitude": _floats(records, "lon"),
+        "speed_mph": speed,
+        "heading_degrees": _floats(records, "bearing"),
+        "engine_state": engine_states(pa.array(kinds, type=pa.string()), speeds),
+        "driver_id": pa.array(
+            [None if d is None or d.get("id") is None else str(d["id"]) for d in drivers],
+            type=pa.string(),
+        ),
+        "driver_name": pa.array([_full_name(d) for d in drivers], type=pa.string()),
+        "location_description": pa.array([r.get("description") for r in records], type=pa.string()),
+        "odometer": odometer,
+    }
+
+
+def _full_name(driver: dict[str, Any] | None) -> str | None:
+    if driver is None:
+        return None
+    name = f"{driver.get('first_name') or ''} {driver.get('last_name') or ''}".strip()
+    return name or None

@@ -1,0 +1,258 @@
+"""End to end: fetch + flatten from the Motive simulator over HTTP equals its ground truth."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import fth_motive
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from fth_motive import MotiveSimulator
+from fth_motive.endpoints import MOTIVE
+from fth_motive.telemetry import request_days, split_days
+
+from fth_core.config import ProviderConfig
+from fth_core.hookspecs import ProviderSpec, TelemetryBatch
+from fth_core.provider import Provider
+from fth_core.schema import TELEMETRY_SCHEMA
+from fth_core.sim import Fault, Fleet, SimServer
+from fth_core.telemetry import FlatBatch, fetch_telemetry
+from fth_core.testing import assert_same_telemetry
+
+Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
+Connect = Callable[..., Provider]
+
+# A whole UTC day and a quarter of the next: trimming at both ends of fetched days.
+WINDOW = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, 6, tzinfo=UTC))
+
+
+def _run(provider: Provider, start: datetime, end: datetime) -> tuple[pa.Table, list[Any]]:
+    batches: list[FlatBatch] = list(fetch_telemetry(provider, start, end))
+    tables = [b.table for b in batches]
+    table = pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+    return table, [f for b in batches for f in b.failures]
+
+
+def _location_requests(server: SimServer) -> dict[str, list[tuple[date, date]]]:
+    """Per vehicle id, the (start_date, end_date) of every location request, in order."""
+    ranges: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    for logged in server.requests("/v3/vehicle_locations/"):
+        vehicle_id = logged.path.rsplit("/", 1)[1]
+        first = date.fromisoformat(logged.query["start_date"][0])
+        last = date.fromisoformat(logged.query["end_date"][0])
+        ranges[vehicle_id].append((first, last))
+    return ranges
+
+
+def _days(ranges: list[tuple[date, date]]) -> list[date]:
+    return [
+        first + timedelta(days=i) for first, last in ranges for i in range((last - first).days + 1)
+    ]
+
+
+@pytest.mark.parametrize("units_follow_vehicle", [False, True], ids=["header", "vehicle"])
+def test_fetch_and_flatten_equal_ground_truth_under_both_unit_readings(
+    simulate: Simulate, connect: Connect, fleet: Fleet, units_follow_vehicle: bool
+) -> None:
+    simulator, server = simulate(units_follow_vehicle=units_follow_vehicle)
+    table, failures = _run(connect(server), *WINDOW)
+    assert failures == []
+    expected = simulator.expected_telemetry(*WINDOW)
+    assert_same_telemetry(table, expected)  # every point once, units converted, drivers on
+    metric_ids = {v.id for v in fleet.vehicles if v.metric_units and v.status == "active"}
+    vehicle_ids = set(table.column("provider_vehicle_id").to_pylist())
+    assert metric_ids <= vehicle_ids
+    assert pc.max(table.column("speed_mph")).as_py() < 80  # not km/h
+    assert table.column("driver_name").null_count < table.num_rows
+    assert table.column("vin").null_count > 0  # a roster vehicle without a VIN
+    assert set(table.column("engine_state").to_pylist()) == {"On", "Off", "Idle"}
+
+
+def test_each_vehicle_is_asked_for_its_own_units(
+    simulate: Simulate, connect: Connect, fleet: Fleet
+) -> None:
+    _, server = simulate()
+    _run(connect(server), *WINDOW)
+    requests = server.requests("/v3/vehicle_locations/")
+    assert len(requests) == len(fleet.vehicles)  # deactivated vehicles are asked too
+    for logged in requests:
+        vehicle = fleet.vehicle(logged.path.rsplit("/", 1)[1])
+        assert logged.headers["x-metric-units"] == ("true" if vehicle.metric_units else "false")
+
+
+def test_each_day_is_requested_once_per_vehicle(
+    simulate: Simulate, connect: Connect, fleet: Fleet
+) -> None:
+    _, server = simulate()
+    _run(connect(server), *WINDOW)
+    ranges = _location_requests(server)
+    assert set(ranges) == {v.id for v in fleet.vehicles}
+    # The location day zone is unknown by default: one day of margin on each side.
+    wanted = _days([(date(2026, 3, 1), date(2026, 3, 4))])
+    for vehicle_ranges in ranges.values():
+        assert _days(vehicle_ranges) == wanted
+    assert len(server.requests("/v1/vehicles")) == 1
+
+
+def test_a_known_day_zone_requests_exactly_the_windows_days(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(location_day_zone="America/Chicago")
+    provider = connect(server, options={"location_day_zone": "America/Chicago"})
+    table, _ = _run(provider, *WINDOW)
+    assert_same_telemetry(table, simulator.expected_telemetry(*WINDOW))
+    # 2026-03-02T00:00Z is 03-01 18:00 in Chicago; 03-03T06:00Z (exclusive) ends 03-03 00:00.
+    for vehicle_ranges in _location_requests(server).values():
+        assert vehicle_ranges == [(date(2026, 3, 1), date(2026, 3, 2))]
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Tokyo", "Pacific/Kiritimati"])
+def test_the_default_day_margin_covers_any_location_day_zone(
+    simulate: Simulate, connect: Connect, zone: str
+) -> None:
+    small = Fleet(seed=7, vehicles=4)
+    simulator, server = simulate(fleet=small, location_day_zone=zone)
+    table, _ = _run(connect(server), *WINDOW)
+    assert_same_telemetry(table, simulator.expected_telemetry(*WINDOW))
+
+
+def test_long_windows_are_split_into_contiguous_ranges(
+    simulate: Simulate, connect: Connect
+) -> None:
+    small = Fleet(seed=7, vehicles=3)
+    simulator, server = simulate(fleet=small)
+    window = (datetime(2026, 3, 2, 12, tzinfo=UTC), datetime(2026, 3, 6, 12, tzinfo=UTC))
+    table, _ = _run(connect(server, options={"max_days_per_request": 2}), *window)
+    assert_same_telemetry(table, simulator.expected_telemetry(*window))
+    for vehicle_ranges in _location_requests(server).values():
+        assert all((last - first).days <= 1 for first, last in vehicle_ranges)
+        days = _days(sorted(vehicle_ranges))
+        assert days == _days([(date(2026, 3, 1), date(2026, 3, 7))])
+
+
+def test_window_edges_inside_a_day_are_trimmed_exactly(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
+    window = (datetime(2026, 3, 2, 10, 30, 1, tzinfo=UTC), datetime(2026, 3, 2, 13, 15, tzinfo=UTC))
+    table, _ = _run(connect(server), *window)
+    assert table.num_rows > 0
+    assert pc.min(table.column("timestamp")).as_py() >= window[0]
+    assert pc.max(table.column("timestamp")).as_py() < window[1]
+    assert_same_telemetry(table, simulator.expected_telemetry(*window))
+
+
+def test_one_vehicle_failing_is_reported_by_id_while_the_others_arrive(
+    simulate: Simulate, connect: Connect, fleet: Fleet
+) -> None:
+    simulator, server = simulate()
+    server.inject(Fault("status", status=500, path="/v3/vehicle_locations/100017"))
+    table, failures = _run(connect(server, max_retries=0), *WINDOW)
+    assert len(failures) == 1
+    assert failures[0].subject == "vehicle 100017"
+    assert "500" in failures[0].error
+    assert "2026-03-01..2026-03-04" in failures[0].error
+    expected = simulator.expected_telemetry(*WINDOW)
+    others = expected.filter(pc.not_equal(expected.column("provider_vehicle_id"), "100017"))
+    assert_same_telemetry(table, others)
+
+
+def test_a_request_that_never_gets_an_answer_is_a_failure_too(
+    simulate: Simulate, connect: Connect
+) -> None:
+    _, server = simulate(fleet=Fleet(seed=7, vehicles=3))
+    server.inject(Fault("reset", path="/v3/vehicle_locations/100034"))
+    _, failures = _run(connect(server, max_retries=0), *WINDOW)
+    assert [f.subject for f in failures] == ["vehicle 100034"]
+
+
+def test_retried_faults_and_429s_still_give_ground_truth(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
+    server.inject(
+        Fault("429", retry_after="0.05", path="/v3/vehicle_locations/"),
+        Fault("status", status=503, path="/v3/vehicle_locations/"),
+        Fault("truncate", path="/v3/vehicle_locations/"),
+    )
+    provider = connect(server)
+    table, failures = _run(provider, *WINDOW)
+    assert failures == []
+    assert_same_telemetry(table, simulator.expected_telemetry(*WINDOW))
+    assert provider.client().stats.rate_limited == 1
+
+
+def test_offset_timestamps_across_dst_end_to_end(simulate: Simulate, connect: Connect) -> None:
+    simulator, server = simulate(
+        fleet=Fleet(seed=7, vehicles=4), render_time_zone="America/Chicago"
+    )
+    window = (datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+    table, _ = _run(connect(server), *window)
+    assert_same_telemetry(table, simulator.expected_telemetry(*window))
+
+
+def test_late_uploads_arrive_on_a_later_fetch(simulate: Simulate, connect: Connect) -> None:
+    # Vehicle 100153 (index 9) has a late run in this window under seed 7.
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=10), as_of=WINDOW[1])
+    early, _ = _run(connect(server), *WINDOW)
+    assert_same_telemetry(early, simulator.expected_telemetry(*WINDOW))
+    simulator.as_of = WINDOW[1] + timedelta(days=5)
+    late, _ = _run(connect(server), *WINDOW)
+    assert_same_telemetry(late, simulator.expected_telemetry(*WINDOW))
+    assert late.num_rows > early.num_rows
+
+
+def test_hooks_answer_only_for_motive(registry: Any) -> None:
+    other = ProviderSpec(
+        name="other", endpoints=(), default_base_url="https://example.com",
+        auth=MOTIVE.auth, quota=MOTIVE.quota,
+    )  # fmt: skip
+    provider = Provider(other, ProviderConfig())
+    start, end = WINDOW
+    assert fth_motive.fth_fetch_telemetry(provider=provider, start=start, end=end) is None
+    batch: TelemetryBatch[Any] = TelemetryBatch(items=[])
+    assert fth_motive.fth_flatten_telemetry(provider=provider, batch=batch) is None
+
+
+def test_flatten_refuses_items_it_did_not_fetch(registry: Any) -> None:
+    provider = Provider(MOTIVE, ProviderConfig(), registry)
+    with pytest.raises(TypeError, match="LocationHistory"):
+        fth_motive.fth_flatten_telemetry(provider=provider, batch=TelemetryBatch(items=[]))
+
+
+def test_settings_reject_unknown_zones_and_oversized_ranges() -> None:
+    with pytest.raises(ValueError, match="IANA"):
+        fth_motive.MotiveSettings(location_day_zone="Central Time (US & Canada)")
+    with pytest.raises(ValueError, match="89"):
+        fth_motive.MotiveSettings(max_days_per_request=90)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "zone", "days"),
+    [
+        ("2026-03-02T00:00Z", "2026-03-03T00:00Z", None, ("2026-03-01", "2026-03-03")),
+        ("2026-03-02T00:00Z", "2026-03-03T00:00Z", "UTC", ("2026-03-02", "2026-03-02")),
+        ("2026-03-02T05:00Z", "2026-03-02T07:00Z", "America/Chicago", ("2026-03-01", "2026-03-02")),
+        ("2026-03-02T20:00Z", "2026-03-03T00:00Z", "Asia/Tokyo", ("2026-03-03", "2026-03-03")),
+    ],
+)
+def test_request_days_cover_the_window(
+    start: str, end: str, zone: str | None, days: tuple[str, str]
+) -> None:
+    first, last = request_days(datetime.fromisoformat(start), datetime.fromisoformat(end), zone)
+    assert (first.isoformat(), last.isoformat()) == days
+
+
+def test_split_days_makes_contiguous_bounded_ranges() -> None:
+    ranges = split_days(date(2026, 1, 1), date(2026, 4, 30), 31)
+    assert ranges[0] == (date(2026, 1, 1), date(2026, 1, 31))
+    assert ranges[-1][1] == date(2026, 4, 30)
+    assert len(ranges) == 4
+    assert all(b - a <= timedelta(days=30) for a, b in ranges)
+    assert all(nxt[0] - cur[1] == timedelta(days=1) for cur, nxt in itertools.pairwise(ranges))
+    assert split_days(date(2026, 1, 1), date(2026, 1, 1), 5) == [(date(2026, 1, 1),) * 2]
