@@ -298,9 +298,10 @@ class TelemetryClient:
         state: PaginationState | None = None,
         *,
         typed: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> ParsedResponse:
         """One page of ``endpoint``: build, send, decode, parse."""
-        request = endpoint.build_request(params, state)
+        request = endpoint.build_request(params, state, headers)
         response = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
         try:
             body = msgspec.json.decode(response.content)
@@ -316,11 +317,12 @@ class TelemetryClient:
         params: Mapping[str, Any] | None = None,
         *,
         typed: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Iterator[ParsedResponse]:
         """Every page of ``endpoint`` in order, until its pagination says the walk is done."""
         state: PaginationState | None = PaginationState()
         while state is not None:
-            page = self.fetch(endpoint, params, state, typed=typed)
+            page = self.fetch(endpoint, params, state, typed=typed, headers=headers)
             yield page
             state = page.next_state
             if state is not None and state.pages_fetched >= self.max_pages:
@@ -334,10 +336,11 @@ class TelemetryClient:
         params: Mapping[str, Any] | None = None,
         *,
         typed: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> list[Any]:
         """All items of ``endpoint`` across pages."""
         items: list[Any] = []
-        for page in self.iter_pages(endpoint, params, typed=typed):
+        for page in self.iter_pages(endpoint, params, typed=typed, headers=headers):
             items.extend(page.items)
         return items
 

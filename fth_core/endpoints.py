@@ -247,7 +247,10 @@ class EndpointDefinition:
         return re.fullmatch(pattern, concrete, flags=re.IGNORECASE) is not None
 
     def build_request(
-        self, params: Mapping[str, Any] | None = None, state: PaginationState | None = None
+        self,
+        params: Mapping[str, Any] | None = None,
+        state: PaginationState | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> RequestSpec:
         """The request for one page. Unknown, missing or ill-typed parameters raise
         :class:`ParameterError` naming the parameter; ``None`` values count as not given."""
@@ -281,7 +284,10 @@ class EndpointDefinition:
                 pairs.extend((key, v) for v in value)
             else:
                 pairs.append((key, str(value)))
-        return RequestSpec(self.method, path, tuple(pairs), tuple(self.headers.items()))
+        # Per-request headers (e.g. Motive's per-vehicle X-Metric-Units) replace static ones.
+        merged = {k.lower(): (k, v) for k, v in self.headers.items()}
+        merged.update({k.lower(): (k, v) for k, v in (headers or {}).items()})
+        return RequestSpec(self.method, path, tuple(pairs), tuple(merged.values()))
 
     def extract_items(self, body: Any) -> list[Any]:
         """The raw item dicts of a decoded page (unwrapped, ``null`` as empty)."""

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -42,7 +41,7 @@ import pyarrow.compute as pc
 
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
-from fth_core.errors import FthError, ResponseFormatError
+from fth_core.errors import FthError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
@@ -174,21 +173,9 @@ def fetch_days(
 
     The request carries ``X-Metric-Units`` equal to the vehicle's own ``metric_units``.
     """
-    request = endpoint.build_request(
-        {"vehicle_id": vehicle.id, "start_date": first, "end_date": last}
-    )
-    header = METRIC_UNITS_HEADER.lower()
-    headers = tuple((k, v) for k, v in request.headers if k.lower() != header)
-    units = "true" if vehicle.metric_units else "false"
-    request = replace(request, headers=(*headers, (METRIC_UNITS_HEADER, units)))
-    response = client.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
-    try:
-        body = msgspec.json.decode(response.content)
-    except msgspec.DecodeError as exc:
-        raise ResponseFormatError(
-            f"{endpoint.key}: {request.describe()} returned invalid JSON ({exc})"
-        ) from None
-    items: list[dict[str, Any]] = endpoint.parse_response(body, typed=False).items
+    params = {"vehicle_id": vehicle.id, "start_date": first, "end_date": last}
+    units = {METRIC_UNITS_HEADER: "true" if vehicle.metric_units else "false"}
+    items: list[dict[str, Any]] = client.fetch(endpoint, params, typed=False, headers=units).items
     return items
 
 
