@@ -37,7 +37,7 @@ from fth_core.errors import ConfigError, FthError
 from fth_core.logs import get_logger
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import TELEMETRY_SCHEMA, split_invalid
+from fth_core.schema import concat_telemetry, split_invalid
 from fth_core.store import DatasetStore, MergeResult
 from fth_core.telemetry import fetch_telemetry
 
@@ -309,7 +309,7 @@ class TelemetryPipeline:
         for batch in fetch_telemetry(provider, start, end):
             tables.append(batch.table)
             failures.extend(f"{f.subject}: {f.error}" for f in batch.failures)
-        table = pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+        table = concat_telemetry(tables)
         valid, bad = split_invalid(table)
         with self._write_lock:  # providers share date partitions
             result: MergeResult = self.store.merge(valid)

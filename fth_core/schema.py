@@ -21,6 +21,8 @@ __all__ = [
     "ENGINE_STATES",
     "TELEMETRY_COLUMNS",
     "TELEMETRY_SCHEMA",
+    "concat_telemetry",
+    "dedup_keys",
     "enforce_telemetry_schema",
     "sort_telemetry",
     "split_invalid",
@@ -124,12 +126,18 @@ def enforce_telemetry_schema(
     return table
 
 
-def sort_telemetry(table: pa.Table) -> pa.Table:
-    """Rows ordered by the dedup key (provider, vehicle, time): the stored order.
+def concat_telemetry(tables: list[pa.Table]) -> pa.Table:
+    """One table from schema-conforming tables whose dictionaries may differ (batches of
+    different providers or vehicles), with one dictionary per column."""
+    if not tables:
+        return TELEMETRY_SCHEMA.empty_table()
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
 
-    Arrow cannot sort on dictionary columns, so the sort keys are decoded first.
-    """
-    keys = pa.table(
+
+def dedup_keys(table: pa.Table) -> pa.Table:
+    """The dedup key columns, decoded to plain types: Arrow cannot sort or group on
+    dictionary columns whose chunks carry different dictionaries."""
+    return pa.table(
         {
             name: pc.cast(table.column(name), pa.string())
             if name == "provider"
@@ -137,7 +145,11 @@ def sort_telemetry(table: pa.Table) -> pa.Table:
             for name in DEDUP_KEY
         }
     )
-    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in DEDUP_KEY])
+
+
+def sort_telemetry(table: pa.Table) -> pa.Table:
+    """Rows ordered by the dedup key (provider, vehicle, time): the stored order."""
+    order = pc.sort_indices(dedup_keys(table), sort_keys=[(k, "ascending") for k in DEDUP_KEY])
     return table.take(order)
 
 

@@ -36,7 +36,13 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fth_core.errors import FthError
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, sort_telemetry
+from fth_core.schema import (
+    DEDUP_KEY,
+    TELEMETRY_SCHEMA,
+    concat_telemetry,
+    dedup_keys,
+    sort_telemetry,
+)
 
 __all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
@@ -91,7 +97,7 @@ def dedupe_latest(table: pa.Table) -> pa.Table:
     if table.num_rows == 0:
         return table
     seq = pa.array(range(table.num_rows), type=pa.int64())
-    keyed = table.select(list(DEDUP_KEY)).append_column(_SEQ, seq)
+    keyed = dedup_keys(table).append_column(_SEQ, seq)
     last = keyed.group_by(list(DEDUP_KEY), use_threads=False).aggregate([(_SEQ, "max")])
     keep = pc.is_in(seq, value_set=last.column(f"{_SEQ}_max"))
     return table.filter(keep)
@@ -163,7 +169,7 @@ class DatasetStore:
         for day in sorted(pc.unique(days).to_pylist()):
             incoming = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
             existing = self.read_partition(day)
-            merged = dedupe_latest(pa.concat_tables([existing, incoming]))
+            merged = dedupe_latest(concat_telemetry([existing, incoming]))
             merged = sort_telemetry(merged)
             result.rows_added += merged.num_rows - existing.num_rows
             result.duplicates += existing.num_rows + incoming.num_rows - merged.num_rows
@@ -194,8 +200,7 @@ class DatasetStore:
             for d in self.partitions()
             if (start is None or d >= start) and (end is None or d <= end)
         ]
-        tables = [self.read_partition(d) for d in days]
-        return pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+        return concat_telemetry([self.read_partition(d) for d in days])
 
     def size_bytes(self) -> int:
         if not self.root.exists():

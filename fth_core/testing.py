@@ -31,7 +31,7 @@ from fth_core.errors import APIError
 from fth_core.hookspecs import ProviderSpec
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, sort_telemetry
+from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, concat_telemetry, sort_telemetry
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
 from fth_core.telemetry import fetch_telemetry
 
@@ -154,8 +154,7 @@ class ProviderConformance:
     @pytest.fixture(scope="class")
     @classmethod
     def telemetry(cls, provider: Provider) -> pa.Table:
-        tables = [b.table for b in fetch_telemetry(provider, *cls.window)]
-        return pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
+        return concat_telemetry([b.table for b in fetch_telemetry(provider, *cls.window)])
 
     # -- checks ----------------------------------------------------------------------------
     def test_registration_is_sane(self, spec: ProviderSpec, registry: EndpointRegistry) -> None:

@@ -151,3 +151,20 @@ def test_prune_removes_partitions_older_than_the_retention(tmp_path: Path) -> No
     removed = store.prune(5, today=date(2026, 3, 4))
     assert removed == [date(2026, 2, 20)]
     assert store.partitions() == [date(2026, 3, 2)]
+
+
+def test_providers_with_different_dictionaries_share_a_partition(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    motive = enforce_telemetry_schema(
+        {"provider_vehicle_id": ["1"], "timestamp": [T0], "engine_state": ["On"]},
+        provider="motive",
+    )
+    samsara = enforce_telemetry_schema(
+        {"provider_vehicle_id": ["1"], "timestamp": [T0], "engine_state": ["Off"]},
+        provider="samsara",
+    )
+    store.merge(pa.concat_tables([motive, samsara]))
+    store.merge(samsara)
+    table = store.read()
+    assert table.column("provider").to_pylist() == ["motive", "samsara"]
+    assert table.column("engine_state").to_pylist() == ["On", "Off"]
