@@ -8,6 +8,7 @@ debug logs. Secrets never reach the output: config reprs mask keys and logs are 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -127,12 +128,25 @@ def providers(
     registry = EndpointRegistry.from_plugins()
     names = registry.list_providers()
     if as_json:
-        _print_json([registry.describe(name) | {"endpoints": None} for name in names])
+        _print_json(
+            [
+                registry.describe(name)
+                | {"endpoints": [e.name for e in registry.list_endpoints(name)]}
+                for name in names
+            ]
+        )
         return
     if not names:
-        sys.stdout.write(
-            "No providers installed. Install a provider plugin, e.g. pip install fth-samsara.\n"
-        )
+        selection = os.environ.get("FTH_LOAD_PLUGINS")
+        if selection is not None:
+            sys.stdout.write(
+                f"No providers loaded: FTH_LOAD_PLUGINS={selection!r} selects none of the"
+                " installed plugins (unset it to load them all).\n"
+            )
+        else:
+            sys.stdout.write(
+                "No providers installed. Install a provider plugin, e.g. pip install fth-samsara.\n"
+            )
         return
     table = Table("provider", "distribution", "endpoints", "default base URL")
     for name in names:
@@ -173,7 +187,11 @@ def config_check(
 ) -> None:
     """Validate a config file against the schema and the installed plugins."""
     loaded = load_config(config)
-    with ProviderManager.from_config(loaded) as manager:
+    try:
+        manager = ProviderManager.from_config(loaded)
+    except ConfigError as exc:  # name the file, as load_config's errors do
+        raise ConfigError(exc.problems, str(config)) from None
+    with manager:
         names = [p.name for p in manager.enabled_providers()]
     enabled = ", ".join(names) or "none"
     sys.stdout.write(f"{config}: OK (providers enabled: {enabled})\n")

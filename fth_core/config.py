@@ -21,7 +21,8 @@ Shape (every key optional except what a run needs)::
     logging: {level: INFO, file: null}
 
 Every problem is reported as one line ``<yaml.path>: <what is wrong>``, all problems at once,
-and never with the value of a secret.
+and never with the value of a secret. A key given twice in one mapping is an error (plain YAML
+would silently keep the last). ``${VAR:-}`` for ``base_url`` or ``proxy`` means "not set".
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -58,10 +60,17 @@ __all__ = [
 ]
 
 _SECRET_KEYS = {"api_key"}
+# Environment variables whose values are never echoed in a problem line, whatever field they fill.
+_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+# Errors about a whole section given as a scalar: the value adds nothing and may be a secret
+# (``motive: ${MOTIVE_API_KEY}``), so it is not echoed.
+_SECTION_ERRORS = {"dict_type", "model_type", "model_attributes_type"}
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's own text never shows values (an API key).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class RateLimitConfig(_Strict):
@@ -91,7 +100,7 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is None:
+        if not value:  # null, or empty from ``${FAKE_URL:-}``: the plugin's default
             return None
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http:// or https:// URL")
@@ -100,13 +109,20 @@ class ProviderConfig(_Strict):
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+", value):
+        if not value:  # null, or empty from ``${HTTPS_PROXY:-}``: the environment's, if any
+            return None
+        if not re.match(r"^(https?|socks5h?)://[^/\s]+", value):
             raise ValueError("must be a proxy URL (http://, https:// or socks5://)")
         return value
 
     @field_validator("request_timeout", mode="before")
     @classmethod
     def _timeout(cls, value: Any) -> Any:
+        if isinstance(value, str):  # e.g. from ${FTH_TIMEOUT}
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be [connect, read] seconds or one number") from None
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = (value, value)
         if isinstance(value, list | tuple):
@@ -114,6 +130,17 @@ class ProviderConfig(_Strict):
                 raise ValueError("must be [connect, read] seconds or one number")
             if any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in value):
                 raise ValueError("timeouts must be positive numbers of seconds")
+        return value
+
+    @field_validator("verify_ssl", mode="before")
+    @classmethod
+    def _verify(cls, value: Any) -> Any:
+        # true/false from an environment variable arrive as text; anything else is one mistake
+        # (not two union-member errors).
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
+        if not isinstance(value, bool | str):
+            raise ValueError("must be true, false or the path of a CA bundle")
         return value
 
     @field_validator("verify_ssl")
@@ -183,6 +210,9 @@ def _plain_message(error: Any) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
+    msg = re.sub(r" or instance of \w+", "", msg)  # "a valid dictionary or instance of X"
+    if msg[1:2].isupper():  # an acronym ("CA bundle ..."): keep its case
+        return msg
     return msg[:1].lower() + msg[1:]
 
 
@@ -204,7 +234,11 @@ def format_validation_error(
         message = _plain_message(error)
         secret = any(str(p) in _SECRET_KEYS for p in loc)
         value = error.get("input")
-        if not secret and error["type"] != "missing" and not isinstance(value, dict | list):
+        if (
+            not secret
+            and error["type"] not in {"missing", *_SECTION_ERRORS}
+            and not isinstance(value, dict | list)
+        ):
             shown = repr(value)
             message += f" (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
         lines.append(f"{where}: {message}")
@@ -240,28 +274,64 @@ def _suggest(key: str, model: type[BaseModel] | None, parent: tuple[Any, ...]) -
 # -- loading -----------------------------------------------------------------------------
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_AS_BOOL = TypeAdapter(bool)
 
 
-def _interpolate(value: Any, loc: tuple[str, ...], env: dict[str, str], problems: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, str(k)), env, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*loc, f"[{i}]"), env, problems) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
+class _Interpolation:
+    """``${VAR}`` / ``${VAR:-default}`` substitution, remembering what went wrong and which
+    substituted values are secrets (never to be echoed in a problem line)."""
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(
-            f"{'.'.join(loc).replace('.[', '[')}: environment variable {name} is not set"
-        )
-        return ""
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+        self.unset_paths: set[str] = set()
+        self.secrets: set[str] = set()
 
-    return _ENV_REF.sub(replace, value)
+    def __call__(self, value: Any, loc: tuple[str, ...] = ()) -> Any:
+        if isinstance(value, dict):
+            return {k: self(v, (*loc, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v, (*loc, f"[{i}]")) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        where = ".".join(loc).replace(".[", "[")
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in self.env:
+                if _SECRET_ENV.search(name):
+                    self.secrets.add(self.env[name])
+                return self.env[name]
+            if default is not None:
+                return default
+            self.problems.append(f"{where}: environment variable {name} is not set")
+            self.unset_paths.add(where)
+            return ""
+
+        return _ENV_REF.sub(replace, value)
+
+
+def _keyless_providers(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every enabled provider without an API key, judged on the raw
+    data so it is reported together with any other mistake in the file."""
+    providers = data.get("providers")
+    if not isinstance(providers, dict):
+        return []
+    found = []
+    for name, settings in providers.items():
+        if not isinstance(settings, dict):
+            continue
+        try:
+            enabled = _AS_BOOL.validate_python(settings.get("enabled", True))
+        except ValidationError:
+            continue  # the schema check reports the bad flag
+        key = settings.get("api_key")
+        if enabled and (key is None or (isinstance(key, str) and not key.strip())):
+            where = f"providers.{name}.api_key"
+            found.append(
+                (where, f"{where}: no API key (set it here or in {str(name).upper()}_API_KEY)")
+            )
+    return found
 
 
 def parse_config(
@@ -273,8 +343,9 @@ def parse_config(
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping (providers:, pipeline:, ...)", source)
-    problems: list[str] = []
-    data = _interpolate(data, (), env, problems)
+    interpolate = _Interpolation(env)
+    data = interpolate(data)
+    secrets = interpolate.secrets
     providers = data.get("providers")
     if isinstance(providers, dict):
         for name, settings in providers.items():
@@ -284,21 +355,56 @@ def parse_config(
                 fallback = env.get(f"{str(name).upper()}_API_KEY")
                 if fallback:
                     settings["api_key"] = fallback
+            if isinstance(settings, dict) and isinstance(settings.get("api_key"), str):
+                secrets.add(settings["api_key"])
+    problems = list(interpolate.problems)
+    config: FthConfig | None = None
     try:
         config = FthConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(format_validation_error(exc, model=FthConfig))
-        raise ConfigError(problems, source) from None
-    for name, provider in config.providers.items():
-        if provider.enabled and (
-            provider.api_key is None or not provider.api_key.get_secret_value().strip()
-        ):
-            problems.append(
-                f"providers.{name}.api_key: no API key (set it here or in {name.upper()}_API_KEY)"
-            )
-    if problems:
-        raise ConfigError(problems, source)
+        # A value emptied by an unset variable is already reported as such.
+        problems.extend(
+            line
+            for line in format_validation_error(exc, model=FthConfig)
+            if line.split(": ", 1)[0] not in interpolate.unset_paths
+        )
+    problems.extend(
+        line for where, line in _keyless_providers(data) if where not in interpolate.unset_paths
+    )
+    if problems or config is None:
+        raise ConfigError([_scrub(line, secrets) for line in problems], source)
     return config
+
+
+def _scrub(line: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            line = line.replace(secret, "***")
+    return line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (plain
+    PyYAML keeps the last one: a second ``providers:`` block would silently drop the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key; the base loader reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthConfig:
@@ -311,7 +417,7 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthCo
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -6,12 +6,14 @@ argument), records the error against its distribution and moves on: the other pl
 working and ``fth plugins`` shows what went wrong.
 
 ``FTH_LOAD_PLUGINS`` restricts loading to a comma-separated list of entry-point or distribution
-names; set to the empty string it loads none.
+names (``fth-samsara``, ``fth_samsara`` and ``FTH-Samsara`` are one); set to the empty string it
+loads none.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -40,6 +42,11 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
     error: str | None = None
     skipped: bool = False  # excluded by FTH_LOAD_PLUGINS
+    # The name registered with pluggy: ``name``, unless another distribution took it already.
+    key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
 
     @property
     def loaded(self) -> bool:
@@ -77,21 +84,29 @@ class Plugins:
         distribution: str | None = None,
         version: str | None = None,
     ) -> PluginInfo:
-        """Register one plugin object, validating its hooks; failures are recorded, not raised."""
+        """Register one plugin object, validating its hooks; failures are recorded, not raised.
+
+        Two distributions may use the same entry-point name (the convention is entry name =
+        provider name); the second is registered under ``name@distribution`` so that both reach
+        the registry, which then reports the conflict naming both.
+        """
+        key = name
+        if self.manager.has_plugin(key):
+            key = f"{name}@{distribution or getattr(plugin, '__name__', id(plugin))}"
         info = PluginInfo(
             name=name,
             module=getattr(plugin, "__name__", type(plugin).__name__),
             distribution=distribution,
             version=version,
+            key=key,
         )
         try:
-            self.manager.register(plugin, name=name)
-            try:
-                self.manager.check_pending()
-            except pluggy.PluginValidationError:
-                self.manager.unregister(plugin)
-                raise
+            self.manager.register(plugin, name=key)
+            self.manager.check_pending()
         except Exception as exc:  # any plugin bug must stay that plugin's problem
+            # pluggy registers hooks one by one: a bad one leaves the earlier ones active.
+            if self.manager.get_plugin(key) is plugin:
+                self.manager.unregister(plugin)
             info.error = _one_line(exc)
             log.warning("plugin %s (%s) not loaded: %s", name, distribution, info.error)
         else:
@@ -100,15 +115,23 @@ class Plugins:
         return info
 
     def distribution_of(self, plugin_name: str) -> str:
+        """The distribution of the plugin registered with pluggy as ``plugin_name``."""
         for info in self.infos:
-            if info.name == plugin_name:
-                return info.distribution or plugin_name
+            if info.key == plugin_name:
+                return info.distribution or info.name
         return plugin_name
 
     def record_error(self, plugin_name: str, error: BaseException) -> None:
+        """Reject a registered plugin that failed later (e.g. in its registration hook): the
+        error is shown by ``fth plugins`` and its other hooks stop answering."""
         for info in self.infos:
-            if info.name == plugin_name:
+            if info.key == plugin_name:
                 info.error = _one_line(error)
+                log.warning(
+                    "plugin %s (%s) not loaded: %s", info.name, info.distribution, info.error
+                )
+        if self.manager.has_plugin(plugin_name):
+            self.manager.unregister(name=plugin_name)
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -122,11 +145,16 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _canonical(name: str) -> str:
+    """PEP 503 normalisation: ``fth_samsara``, ``FTH-Samsara`` and ``fth-samsara`` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _selection(env: dict[str, str] | os._Environ[str]) -> set[str] | None:
     raw = env.get("FTH_LOAD_PLUGINS")
     if raw is None:
         return None
-    return {part.strip() for part in raw.split(",") if part.strip()}
+    return {_canonical(part.strip()) for part in raw.split(",") if part.strip()}
 
 
 def load_plugins(
@@ -142,7 +170,8 @@ def load_plugins(
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else None
         version = dist.version if dist is not None else None
-        if selected is not None and ep.name not in selected and dist_name not in selected:
+        names = {_canonical(ep.name), _canonical(dist_name or ep.name)}
+        if selected is not None and not names & selected:
             plugins.infos.append(PluginInfo(ep.name, ep.value, dist_name, version, skipped=True))
             continue
         try:

@@ -21,6 +21,7 @@ from fth_core.config import FthConfig, ProviderConfig, format_validation_error
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
 from fth_core.hookspecs import ProviderSpec, Quota
+from fth_core.logs import register_secret
 from fth_core.ratelimit import RateGovernor
 from fth_core.registry import EndpointRegistry
 
@@ -42,6 +43,9 @@ class Provider:
     ) -> None:
         self.spec = spec
         self.config = config
+        if config.api_key is not None:
+            # Redact the bare key too: the client only registers the auth header's value.
+            register_secret(config.api_key.get_secret_value())
         self.registry = registry if registry is not None else EndpointRegistry({spec.name: spec})
         self.settings = _settings(spec, config)
         quota = spec.quota
