@@ -18,15 +18,6 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from fth_core import __version__
@@ -38,6 +29,7 @@ from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
 from fth_core.plugins import load_plugins
 from fth_core.provider import ProviderManager
 from fth_core.registry import EndpointRegistry
+from fth_core.report import RunProgress, console, print_summary
 from fth_core.sim.launcher import launch_simulators
 from fth_core.store import DatasetStore
 
@@ -55,12 +47,6 @@ app.add_typer(config_app, name="config")
 
 _state = {"debug": False}
 DEFAULT_CONFIG = Path("config/fth.yaml")
-
-
-def _console() -> Console:
-    # Off a terminal (pipes, cron, tests) keep lines long instead of wrapping at 80 columns.
-    console = Console()
-    return console if console.is_terminal else Console(width=200, no_color=True)
 
 
 def _print_json(data: Any) -> None:
@@ -115,7 +101,7 @@ def plugins(
                 ", ".join(h.removeprefix("fth_") for h in info.hooks) or "-",
                 status,
             )
-        _console().print(table)
+        console().print(table)
     if registry_error:
         raise FthError(registry_error)
 
@@ -154,7 +140,7 @@ def providers(
         table.add_row(
             name, registry.owners.get(name, "-"), str(len(spec.endpoints)), spec.default_base_url
         )
-    _console().print(table)
+    console().print(table)
 
 
 @app.command()
@@ -175,7 +161,7 @@ def endpoints(
     for e in found:
         params = ", ".join(p.name + ("*" if p.required else "") for p in e.params)
         table.add_row(e.provider, e.name, f"{e.method} {e.path}", params or "-")
-    _console().print(table)
+    console().print(table)
     sys.stdout.write("* required\n")
 
 
@@ -197,117 +183,6 @@ def config_check(
     sys.stdout.write(f"{config}: OK (providers enabled: {enabled})\n")
 
 
-class _Progress:
-    """Run progress: a rich bar per provider on a terminal, plain lines otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.console = Console(stderr=True)
-        self.bar: Progress | None = None
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _Progress:
-        if not self.quiet and self.console.is_terminal:
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        name = data["provider"]
-        if self.bar is not None:
-            if event == "provider_start":
-                self.tasks[name] = self.bar.add_task(name, total=data["windows"])
-            elif event == "window_done":
-                self.bar.advance(self.tasks[name])
-            elif event == "window_failed":
-                self.bar.console.print(f"{name}: window {data['index'] + 1} failed")
-            return
-        if event == "provider_start":
-            line = f"{name}: {data['windows']} window(s) to fetch"
-        elif event == "window_done":
-            through = f"{data['end']:%Y-%m-%d %H:%M}Z"
-            line = f"{name}: window {data['index'] + 1} committed (through {through})"
-        elif event == "window_failed":
-            line = f"{name}: window {data['index'] + 1} failed: {data['errors'][0]}"
-        else:
-            return
-        self.console.print(line, highlight=False, soft_wrap=True)
-
-
-def _human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
-def _print_summary(summary: RunSummary) -> None:
-    console = _console()
-    table = Table(
-        "provider",
-        "rows",
-        "new",
-        "dupes",
-        "quarantined",
-        "vehicles",
-        "requests",
-        "retries",
-        "429s",
-        "waited",
-        "status",
-        title=f"fth run: {summary.status}",
-    )
-    for run in summary.providers.values():
-        status = "ok" if run.failed_window is None else f"stopped at window {run.failed_window + 1}"
-        table.add_row(
-            run.name,
-            str(run.rows_fetched),
-            str(run.rows_added),
-            str(run.duplicates),
-            str(run.quarantined),
-            str(len(run.vehicle_ids)),
-            str(run.requests),
-            str(run.retries),
-            str(run.rate_limited),
-            f"{run.wait_seconds:.1f}s",
-            status,
-        )
-    console.print(table)
-    for run in summary.providers.values():
-        for failure in run.failures[:5]:
-            console.print(f"  {run.name} failure: {failure}", highlight=False)
-        if len(run.failures) > 5:
-            console.print(f"  ... and {len(run.failures) - 5} more", highlight=False)
-    span = (
-        f"{summary.first_timestamp:%Y-%m-%d %H:%M} → {summary.last_timestamp:%Y-%m-%d %H:%M} UTC"
-        if summary.first_timestamp and summary.last_timestamp
-        else "no rows"
-    )
-    console.print(
-        f"{summary.rows_written} new rows, {summary.duplicates_replaced} duplicates replaced, "
-        f"{summary.quarantined} quarantined; {summary.vehicles} vehicles; {span}; "
-        f"{len(summary.partitions_touched)} partition(s) written in {summary.elapsed_seconds:.1f}s",
-        highlight=False,
-    )
-    console.print(
-        f"dataset: {summary.dataset} ({_human_bytes(summary.dataset_bytes)})", highlight=False
-    )
-
-
 def _run_pipeline(
     pipeline: TelemetryPipeline,
     *,
@@ -318,19 +193,19 @@ def _run_pipeline(
     as_json: bool,
 ) -> RunSummary:
     try:
-        with _Progress(quiet or as_json) as progress:
+        with RunProgress(quiet or as_json) as progress:
             summary = pipeline.run(start=start, end=end, providers=providers, progress=progress)
     except PipelineError as exc:
         if exc.summary is not None:
             if as_json:
                 _print_json(exc.summary.as_dict())
             elif not quiet:
-                _print_summary(exc.summary)
+                print_summary(exc.summary)
         raise
     if as_json:
         _print_json(summary.as_dict())
     elif not quiet:
-        _print_summary(summary)
+        print_summary(summary)
     return summary
 
 
@@ -384,7 +259,7 @@ def demo(
 ) -> None:
     """Run the whole job against the built-in simulators on 127.0.0.1 — no credentials needed."""
     registry = EndpointRegistry.from_plugins()
-    console = _console()
+    screen = console()
     with launch_simulators(registry, vehicles=vehicles) as sims:
         if not sims:
             raise FthError(
@@ -411,10 +286,10 @@ def demo(
             encoding="utf-8",
         )
         for sim in sims:
-            console.print(
+            screen.print(
                 f"simulator {sim.provider}: {sim.base_url} ({vehicles} vehicles)", highlight=False
             )
-        console.print(
+        screen.print(
             f"config: {config_path}; fetching {days} day(s) from {start_day} to now",
             highlight=False,
         )
@@ -422,7 +297,7 @@ def demo(
         summary = _run_pipeline(
             pipeline, start=None, end=None, providers=None, quiet=False, as_json=False
         )
-    console.print(
+    screen.print(
         "\nRead it with pandas:\n"
         "    import pandas as pd\n"
         f"    df = pd.read_parquet({str(dataset)!r})\n"

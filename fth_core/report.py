@@ -1,0 +1,139 @@
+"""How runs are shown: a progress display and the end-of-run summary.
+
+On a terminal, progress is a rich bar per provider; anywhere else (cron, pipes, CI) it is one
+plain line per committed or failed window, so logs stay greppable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from fth_core.pipeline import RunSummary
+
+__all__ = ["RunProgress", "console", "human_bytes", "print_summary"]
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that keeps long lines off a terminal instead of wrapping at 80 columns."""
+    found = Console(stderr=stderr)
+    return found if found.is_terminal else Console(stderr=stderr, width=200, no_color=True)
+
+
+class RunProgress:
+    """Run progress: a rich bar per provider on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet and self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        name = data["provider"]
+        if self.bar is not None:
+            if event == "provider_start":
+                self.tasks[name] = self.bar.add_task(name, total=data["windows"])
+            elif event == "window_done":
+                self.bar.advance(self.tasks[name])
+            elif event == "window_failed":
+                self.bar.console.print(f"{name}: window {data['index'] + 1} failed")
+            return
+        if event == "provider_start":
+            line = f"{name}: {data['windows']} window(s) to fetch"
+        elif event == "window_done":
+            through = f"{data['end']:%Y-%m-%d %H:%M}Z"
+            line = f"{name}: window {data['index'] + 1} committed (through {through})"
+        elif event == "window_failed":
+            line = f"{name}: window {data['index'] + 1} failed: {data['errors'][0]}"
+        else:
+            return
+        self.console.print(line, highlight=False, soft_wrap=True)
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def print_summary(summary: RunSummary) -> None:
+    out = console()
+    table = Table(
+        "provider",
+        "rows",
+        "new",
+        "dupes",
+        "quarantined",
+        "vehicles",
+        "requests",
+        "retries",
+        "429s",
+        "waited",
+        "status",
+        title=f"fth run: {summary.status}",
+    )
+    for run in summary.providers.values():
+        status = "ok" if run.failed_window is None else f"stopped at window {run.failed_window + 1}"
+        table.add_row(
+            run.name,
+            str(run.rows_fetched),
+            str(run.rows_added),
+            str(run.duplicates),
+            str(run.quarantined),
+            str(len(run.vehicle_ids)),
+            str(run.requests),
+            str(run.retries),
+            str(run.rate_limited),
+            f"{run.wait_seconds:.1f}s",
+            status,
+        )
+    out.print(table)
+    for run in summary.providers.values():
+        for failure in run.failures[:5]:
+            out.print(f"  {run.name} failure: {failure}", highlight=False)
+        if len(run.failures) > 5:
+            out.print(f"  ... and {len(run.failures) - 5} more", highlight=False)
+    span = (
+        f"{summary.first_timestamp:%Y-%m-%d %H:%M} → {summary.last_timestamp:%Y-%m-%d %H:%M} UTC"
+        if summary.first_timestamp and summary.last_timestamp
+        else "no rows"
+    )
+    out.print(
+        f"{summary.rows_written} new rows, {summary.duplicates_replaced} duplicates replaced, "
+        f"{summary.quarantined} quarantined; {summary.vehicles} vehicles; {span}; "
+        f"{len(summary.partitions_touched)} partition(s) written in {summary.elapsed_seconds:.1f}s",
+        highlight=False,
+    )
+    out.print(f"dataset: {summary.dataset} ({human_bytes(summary.dataset_bytes)})", highlight=False)

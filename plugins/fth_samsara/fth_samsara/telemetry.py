@@ -1,0 +1,557 @@
+"""The telemetry path: fetch a window from Samsara as columns, then flatten it with the join.
+
+Fetch of ``[start, end)`` (README "Telemetry fetch"):
+
+1. the window walk — ``/fleet/vehicles/stats/history`` with ``gps``, ``engineStates`` and
+   ``obdOdometerMeters`` over ``[start, end)``, one cursor walk whose pages go over vehicles;
+   a vehicle met on two pages is merged by id;
+2. two margin walks without GPS, run alongside it: ``engineStates`` + ``obdOdometerMeters``
+   over ``[start - max(margin, tolerance), start)`` (the state in force when the window opens,
+   odometer readings just before it) and ``obdOdometerMeters`` over
+   ``[end, min(end + tolerance, now))`` (readings just after it). Asking for GPS over the
+   margin would fetch a day of points only to drop them;
+3. per batch of vehicles, ``/fleet/driver-vehicle-assignments`` for the window, ≤ 50 vehicle
+   ids per request, requests in parallel within the endpoint's 5/s tier.
+
+Pages are read as dicts (``typed=False``) into numpy/pyarrow columns: no pydantic model per
+reading. :func:`flatten` runs :func:`fth_samsara.join.join` and builds unified-schema columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from fth_core.client import TelemetryClient
+from fth_core.endpoints import EndpointDefinition
+from fth_core.errors import FthError, ResponseFormatError
+from fth_core.hookspecs import FetchFailure, TelemetryBatch
+from fth_core.logs import get_logger
+from fth_core.provider import Provider
+from fth_samsara.endpoints import TelemetryTypes
+from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, join
+from fth_samsara.models import DriverVehicleAssignment, warn_unknown
+from fth_samsara.settings import SamsaraSettings
+
+__all__ = [
+    "Assignments",
+    "Gps",
+    "Readings",
+    "SamsaraBatch",
+    "fetch_window",
+    "flatten",
+    "parse_times",
+]
+
+log = get_logger("fth.samsara")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+_STATE_CODES = {name: code for code, name in enumerate(ENGINE_STATE_NAMES)}
+_WINDOW_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER)
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
+
+
+def parse_times(values: Sequence[str | None]) -> pa.Array:
+    """RFC 3339 strings (second, milli- or microsecond precision, ``Z`` or an offset) as a
+    ``timestamp[us, UTC]`` array; ``None`` stays null. Vectorised (Arrow's cast), with pandas
+    for what Arrow refuses (e.g. nanosecond fractions, truncated to microseconds)."""
+    text = pa.array(values, type=pa.string())
+    try:
+        return text.cast(_TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        try:
+            parsed = pd.to_datetime(
+                pd.Series(list(values), dtype=object), utc=True, format="ISO8601"
+            )
+        except (ValueError, TypeError) as exc:
+            raise ResponseFormatError(f"samsara: unreadable timestamp ({exc})") from None
+        return pa.array(parsed.dt.floor("us").astype("datetime64[us, UTC]"), type=_TIMESTAMP)
+
+
+def _floats(values: list[Any], what: str) -> pa.Array:
+    try:
+        return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ResponseFormatError(f"samsara: {what} is not a number ({exc})") from None
+
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Readings:
+    """One reading series of many vehicles: ``vehicle`` codes, ``time`` µs, ``value``."""
+
+    vehicle: I32
+    time: I64
+    value: npt.NDArray[Any]
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def take(self, rows: slice | npt.NDArray[np.int64]) -> Readings:
+        return Readings(self.vehicle[rows], self.time[rows], self.value[rows])
+
+    def recode(self, mapping: I32) -> Readings:
+        """Codes mapped through ``mapping`` (``-1`` drops the row)."""
+        codes = mapping[self.vehicle]
+        keep = codes >= 0
+        return Readings(codes[keep], self.time[keep], self.value[keep])
+
+
+@dataclass(frozen=True)
+class Gps:
+    """GPS readings as columns; floats and the location are nullable Arrow arrays."""
+
+    vehicle: I32
+    time: I64
+    latitude: pa.Array
+    longitude: pa.Array
+    speed_mph: pa.Array
+    heading_degrees: pa.Array
+    location: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def take(self, rows: slice | npt.NDArray[np.int64]) -> Gps:
+        if isinstance(rows, slice):
+            cut = {name: getattr(self, name)[rows] for name in _GPS_ARROW_FIELDS}
+        else:
+            index = pa.array(rows)
+            cut = {name: getattr(self, name).take(index) for name in _GPS_ARROW_FIELDS}
+        return Gps(self.vehicle[rows], self.time[rows], **cut)
+
+
+_GPS_ARROW_FIELDS = ("latitude", "longitude", "speed_mph", "heading_degrees", "location")
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Driver assignments as columns; ``end`` is :data:`~fth_samsara.join.FOREVER` if ongoing."""
+
+    vehicle: I32
+    start: I64
+    end: I64
+    is_passenger: Bools
+    driver_id: pa.Array
+    driver_name: pa.Array
+
+    @classmethod
+    def from_models(
+        cls, rows: Sequence[DriverVehicleAssignment], codes: dict[str, int]
+    ) -> Assignments:
+        known = [row for row in rows if row.vehicle.id in codes]
+        return cls(
+            vehicle=np.array([codes[row.vehicle.id] for row in known], dtype=np.int32),
+            start=np.array([_us(row.start_time) for row in known], dtype=np.int64),
+            end=np.array(
+                [FOREVER if row.end_time is None else _us(row.end_time) for row in known],
+                dtype=np.int64,
+            ),
+            is_passenger=np.array([row.is_passenger for row in known], dtype=bool),
+            driver_id=pa.array([row.driver.id for row in known], type=pa.string()),
+            driver_name=pa.array([row.driver.name for row in known], type=pa.string()),
+        )
+
+
+@dataclass(frozen=True)
+class SamsaraBatch:
+    """What fetch hands to flatten: some vehicles' readings of a window, and their drivers.
+
+    Vehicle codes index ``vehicle_ids``, ``names`` and ``vins``. Times are µs since the epoch.
+    """
+
+    start: int
+    end: int
+    vehicle_ids: pa.Array
+    names: pa.Array
+    vins: pa.Array
+    gps: Gps
+    engine: Readings  # value: int8 state code, -1 unknown
+    odometer: Readings  # value: float64 meters
+    assignments: Assignments
+    odometer_tolerance: int  # µs
+
+
+# --------------------------------------------------------------------------- reading pages
+
+
+class _StatsReader:
+    """Reads stats/history pages (dict items) into columns, one vehicle code per id.
+
+    A vehicle that reappears on a later page keeps its code, so its readings merge by id.
+    """
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.names: list[str | None] = []
+        self.vins: list[str | None] = []
+        self._gps: list[Gps] = []
+        self._engine: list[Readings] = []
+        self._odometer: list[Readings] = []
+        self._unknown_states: set[str] = set()
+
+    def _code(self, record: Any) -> int:
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise ResponseFormatError("samsara: a stats/history item has no vehicle id")
+        vehicle_id: str = record["id"]
+        code = self.codes.get(vehicle_id)
+        external = record.get("externalIds") or {}
+        if code is None:
+            code = self.codes[vehicle_id] = len(self.codes)
+            self.names.append(record.get("name"))
+            self.vins.append(external.get("samsara.vin"))
+        else:  # a vehicle split over pages: keep what an earlier part lacked
+            self.names[code] = self.names[code] or record.get("name")
+            self.vins[code] = self.vins[code] or external.get("samsara.vin")
+        return code
+
+    def read(self, items: list[Any]) -> None:
+        gps: list[Any] = []
+        gps_codes: list[int] = []
+        engine: list[Any] = []
+        engine_codes: list[int] = []
+        odometer: list[Any] = []
+        odometer_codes: list[int] = []
+        for record in items:
+            code = self._code(record)
+            for key, rows, codes in (
+                (TelemetryTypes.GPS, gps, gps_codes),
+                (TelemetryTypes.ENGINE_STATES, engine, engine_codes),
+                (TelemetryTypes.OBD_ODOMETER, odometer, odometer_codes),
+            ):
+                series = record.get(key)
+                if series:
+                    rows.extend(series)
+                    codes.extend([code] * len(series))
+        if gps:
+            self._read_gps(gps, gps_codes)
+        if engine:
+            self._read_engine(engine, engine_codes)
+        if odometer:
+            self._read_odometer(odometer, odometer_codes)
+
+    @staticmethod
+    def _times(rows: list[Any], codes: list[int]) -> tuple[I32, I64, Any]:
+        stamps = parse_times([row.get("time") for row in rows])
+        valid = stamps.is_valid().to_numpy(zero_copy_only=False)
+        if stamps.null_count:
+            log.warning("samsara: %d readings without a time were skipped", stamps.null_count)
+        time = stamps.fill_null(0).cast(pa.int64()).to_numpy()
+        return np.array(codes, dtype=np.int32), time, valid
+
+    def _read_gps(self, rows: list[Any], codes: list[int]) -> None:
+        vehicle, time, valid = self._times(rows, codes)
+        reverse = [row.get("reverseGeo") or {} for row in rows]
+        page = Gps(
+            vehicle=vehicle,
+            time=time,
+            latitude=_floats([row.get("latitude") for row in rows], "gps latitude"),
+            longitude=_floats([row.get("longitude") for row in rows], "gps longitude"),
+            speed_mph=_floats([row.get("speedMilesPerHour") for row in rows], "gps speed"),
+            heading_degrees=_floats([row.get("headingDegrees") for row in rows], "gps heading"),
+            location=pa.array([geo.get("formattedLocation") for geo in reverse], pa.string()),
+        )
+        self._gps.append(page if valid.all() else page.take(np.flatnonzero(valid)))
+
+    def _read_engine(self, rows: list[Any], codes: list[int]) -> None:
+        vehicle, time, valid = self._times(rows, codes)
+        values = [row.get("value") for row in rows]
+        state = np.array([_STATE_CODES.get(value, -1) for value in values], dtype=np.int8)
+        for value in {v for v, s in zip(values, state.tolist(), strict=True) if s < 0}:
+            warn_unknown("engineStates.value", str(value))
+        keep = np.flatnonzero(valid)
+        self._engine.append(Readings(vehicle[keep], time[keep], state[keep]))
+
+    def _read_odometer(self, rows: list[Any], codes: list[int]) -> None:
+        vehicle, time, valid = self._times(rows, codes)
+        meters = _floats([row.get("value") for row in rows], "obdOdometerMeters value")
+        valid &= meters.is_valid().to_numpy(zero_copy_only=False)
+        keep = np.flatnonzero(valid)
+        values = meters.fill_null(0.0).to_numpy()
+        self._odometer.append(Readings(vehicle[keep], time[keep], values[keep]))
+
+    # -- results ---------------------------------------------------------------------------
+    def gps(self) -> Gps:
+        """Every GPS reading, sorted by (vehicle, time); a repeated (vehicle, time) keeps the
+        last one received."""
+        if not self._gps:
+            empty = pa.array([], pa.float64())
+            return Gps(
+                np.empty(0, np.int32), np.empty(0, np.int64), empty, empty, empty, empty,
+                pa.array([], pa.string()),
+            )  # fmt: skip
+        merged = Gps(
+            vehicle=np.concatenate([part.vehicle for part in self._gps]),
+            time=np.concatenate([part.time for part in self._gps]),
+            latitude=pa.concat_arrays([part.latitude for part in self._gps]),
+            longitude=pa.concat_arrays([part.longitude for part in self._gps]),
+            speed_mph=pa.concat_arrays([part.speed_mph for part in self._gps]),
+            heading_degrees=pa.concat_arrays([part.heading_degrees for part in self._gps]),
+            location=pa.concat_arrays([part.location for part in self._gps]),
+        )
+        order = _last_of_each(merged.vehicle, merged.time)
+        return merged.take(order)
+
+    def engine(self) -> Readings:
+        return _merge(self._engine, np.int8)
+
+    def odometer(self) -> Readings:
+        return _merge(self._odometer, np.float64)
+
+    def recoding(self, target: dict[str, int]) -> I32:
+        """Maps this reader's codes to ``target``'s (-1 where ``target`` lacks the vehicle)."""
+        return np.array([target.get(vid, -1) for vid in self.codes], dtype=np.int32)
+
+
+def _last_of_each(vehicle: I32, time: I64) -> I64:
+    """Row order sorting by (vehicle, time), keeping the last received of equal keys."""
+    order = np.lexsort((time, vehicle))
+    sv, st = vehicle[order], time[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (sv[1:] != sv[:-1]) | (st[1:] != st[:-1])
+    result: I64 = order[last].astype(np.int64)
+    return result
+
+
+def _merge(parts: list[Readings], dtype: type[np.generic]) -> Readings:
+    if not parts:
+        return Readings(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, dtype))
+    return Readings(
+        np.concatenate([p.vehicle for p in parts]),
+        np.concatenate([p.time for p in parts]),
+        np.concatenate([p.value for p in parts]),
+    )
+
+
+def _concat(first: Readings, second: Readings) -> Readings:
+    return _merge([first, second], first.value.dtype.type)
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def _settings(provider: Provider) -> SamsaraSettings:
+    settings = provider.settings
+    return settings if isinstance(settings, SamsaraSettings) else SamsaraSettings()
+
+
+def _tiered(provider: Provider, name: str, settings: SamsaraSettings) -> EndpointDefinition:
+    """The endpoint, with its rate tier overridden when the options say so."""
+    endpoint = provider.endpoint(name)
+    rate = settings.rate_limits.get(name)
+    return endpoint if rate is None else dataclasses.replace(endpoint, rate_limit=rate)
+
+
+def _walk(
+    client: TelemetryClient,
+    endpoint: EndpointDefinition,
+    types: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> _StatsReader:
+    reader = _StatsReader()
+    params = {"types": list(types), "start_time": start, "end_time": end}
+    for page in client.iter_pages(endpoint, params, typed=False):
+        reader.read(page.items)
+    return reader
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for first in range(0, len(items), size):
+        yield list(items[first : first + size])
+
+
+def _fetch_assignments(
+    client: TelemetryClient,
+    endpoint: EndpointDefinition,
+    vehicle_ids: list[str],
+    start: datetime,
+    end: datetime,
+) -> list[DriverVehicleAssignment]:
+    params = {
+        "filter_by": "vehicles",
+        "vehicle_ids": vehicle_ids,
+        "start_time": start,
+        "end_time": end,
+    }
+    rows: list[DriverVehicleAssignment] = client.fetch_all(endpoint, params)
+    return rows
+
+
+def _groups(counts: I64, limit: int) -> Iterator[tuple[int, int]]:
+    """Contiguous code ranges holding about ``limit`` GPS points each (whole vehicles)."""
+    first, total = 0, 0
+    for code, count in enumerate(counts.tolist()):
+        total += count
+        if total >= limit:
+            yield first, code + 1
+            first, total = code + 1, 0
+    if total:
+        yield first, len(counts)
+
+
+def fetch_window(
+    provider: Provider, start: datetime, end: datetime
+) -> Iterator[TelemetryBatch[SamsaraBatch]]:
+    """Fetch ``[start, end)`` (aware UTC datetimes) and yield it in batches of vehicles.
+
+    Stats walk errors propagate (a cursor walk cannot resume half-way); a failed assignments
+    request becomes a :class:`FetchFailure` naming its vehicles, whose points keep a null
+    driver.
+    """
+    settings = _settings(provider)
+    client = provider.client()
+    stats = _tiered(provider, "vehicle_stats_history", settings)
+    assignments = _tiered(provider, "driver_vehicle_assignments", settings)
+    tolerance = settings.odometer_tolerance
+    lookback = max(settings.engine_state_margin, tolerance)
+    after_end = min(end + tolerance, datetime.now(UTC))
+
+    with ThreadPoolExecutor(max_workers=max(1, provider.quota.max_concurrency)) as pool:
+        before = pool.submit(
+            _walk,
+            client,
+            stats,
+            (TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER),
+            start - lookback,
+            start,
+        )
+        after: Future[_StatsReader] | None = None
+        if after_end > end:
+            after = pool.submit(
+                _walk, client, stats, (TelemetryTypes.OBD_ODOMETER,), end, after_end
+            )
+        window = _walk(client, stats, _WINDOW_TYPES, start, end)
+
+        gps = window.gps()
+        margin = before.result()
+        engine = _concat(margin.engine().recode(margin.recoding(window.codes)), window.engine())
+        odometer = _concat(
+            margin.odometer().recode(margin.recoding(window.codes)), window.odometer()
+        )
+        if after is not None:
+            later = after.result()
+            odometer = _concat(odometer, later.odometer().recode(later.recoding(window.codes)))
+        # Sorted by (vehicle, time) for slicing into batches; one reading per instant.
+        engine = engine.take(_last_of_each(engine.vehicle, engine.time))
+        odometer = odometer.take(_last_of_each(odometer.vehicle, odometer.time))
+
+        log.debug(
+            "samsara: [%s, %s): %d vehicles, %d GPS points, %d engine states, %d odometer "
+            "readings (margins included)",
+            start.isoformat(), end.isoformat(), len(window.codes), len(gps), len(engine),
+            len(odometer),
+        )  # fmt: skip
+        vehicle_ids = pa.array(list(window.codes), type=pa.string())
+        names = pa.array(window.names, type=pa.string())
+        vins = pa.array(window.vins, type=pa.string())
+        counts = np.bincount(gps.vehicle, minlength=len(window.codes)).astype(np.int64)
+        for low, high in _groups(counts, settings.batch_points):
+            group_ids: list[str] = vehicle_ids[low:high].to_pylist()
+            wanted = [vid for vid, n in zip(group_ids, counts[low:high], strict=True) if n]
+            futures = [
+                (chunk, pool.submit(_fetch_assignments, client, assignments, chunk, start, end))
+                for chunk in _chunks(wanted, settings.assignment_chunk_size)
+            ]
+            rows: list[DriverVehicleAssignment] = []
+            failures: list[FetchFailure] = []
+            for chunk, future in futures:
+                try:
+                    rows.extend(future.result())
+                except FthError as exc:
+                    subject = f"driver assignments of vehicles {chunk[0]}..{chunk[-1]}"
+                    failures.append(FetchFailure(f"{subject} ({len(chunk)})", str(exc)))
+            local = {vid: code for code, vid in enumerate(group_ids)}
+            batch = SamsaraBatch(
+                start=_us(start),
+                end=_us(end),
+                vehicle_ids=vehicle_ids[low:high],
+                names=names[low:high],
+                vins=vins[low:high],
+                gps=_slice_gps(gps, low, high),
+                engine=_slice_readings(engine, low, high),
+                odometer=_slice_readings(odometer, low, high),
+                assignments=Assignments.from_models(rows, local),
+                odometer_tolerance=tolerance // _US,
+            )
+            yield TelemetryBatch(batch, tuple(failures))
+
+
+def _code_range(vehicle: I32, low: int, high: int) -> slice:
+    first, last = np.searchsorted(vehicle, [low, high])
+    return slice(int(first), int(last))
+
+
+def _slice_gps(gps: Gps, low: int, high: int) -> Gps:
+    part = gps.take(_code_range(gps.vehicle, low, high))
+    return dataclasses.replace(part, vehicle=(part.vehicle - low).astype(np.int32))
+
+
+def _slice_readings(readings: Readings, low: int, high: int) -> Readings:
+    part = readings.take(_code_range(readings.vehicle, low, high))
+    return Readings((part.vehicle - low).astype(np.int32), part.time, part.value)
+
+
+# --------------------------------------------------------------------------- flatten
+
+
+def _nullable_take(values: pa.Array, index: I64) -> pa.Array:
+    return values.take(pa.array(index, mask=index < 0))
+
+
+def flatten(batch: SamsaraBatch) -> dict[str, Any]:
+    """Unified-schema columns of a batch: the join, the window trim, units (miles)."""
+    gps = batch.gps
+    inside = (gps.time >= batch.start) & (gps.time < batch.end)
+    if not inside.all():
+        gps = gps.take(np.flatnonzero(inside))
+    joined = join(
+        gps.vehicle,
+        gps.time,
+        engine_vehicle=batch.engine.vehicle,
+        engine_time=batch.engine.time,
+        engine_state=batch.engine.value,
+        odometer_vehicle=batch.odometer.vehicle,
+        odometer_time=batch.odometer.time,
+        odometer_meters=batch.odometer.value,
+        assignment_vehicle=batch.assignments.vehicle,
+        assignment_start=batch.assignments.start,
+        assignment_end=batch.assignments.end,
+        assignment_is_passenger=batch.assignments.is_passenger,
+        odometer_tolerance=batch.odometer_tolerance,
+    )
+    vehicle = pa.array(gps.vehicle)
+    state = joined.engine_state.astype(np.int32)
+    return {
+        "provider_vehicle_id": batch.vehicle_ids.take(vehicle),
+        "vin": batch.vins.take(vehicle),
+        "fleet_number": batch.names.take(vehicle),
+        "timestamp": pa.array(gps.time.view("datetime64[us]"), type=_TIMESTAMP),
+        "latitude": gps.latitude,
+        "longitude": gps.longitude,
+        "speed_mph": gps.speed_mph,
+        "heading_degrees": gps.heading_degrees,
+        "engine_state": pa.DictionaryArray.from_arrays(
+            pa.array(state, mask=state < 0), pa.array(ENGINE_STATE_NAMES)
+        ),
+        "driver_id": _nullable_take(batch.assignments.driver_id, joined.assignment),
+        "driver_name": _nullable_take(batch.assignments.driver_name, joined.assignment),
+        "location_description": gps.location,
+        "odometer": pa.array(joined.odometer_miles, mask=np.isnan(joined.odometer_miles)),
+    }
