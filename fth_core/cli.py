@@ -21,15 +21,16 @@ import yaml
 from rich.table import Table
 
 from fth_core import __version__
-from fth_core.config import load_config
+from fth_core.config import load_config, parse_config
 from fth_core.endpoints import parse_utc
 from fth_core.errors import ConfigError, FthError
 from fth_core.logs import configure_logging, redact
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
 from fth_core.plugins import load_plugins
-from fth_core.provider import ProviderManager
+from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.report import RunProgress, console, print_summary
+from fth_core.report import RunProgress, console, human_bytes, print_summary
+from fth_core.scaffold import render_config
 from fth_core.sim.launcher import launch_simulators
 from fth_core.store import DatasetStore
 
@@ -46,6 +47,14 @@ config_app = typer.Typer(help="Check and scaffold configuration.", no_args_is_he
 app.add_typer(config_app, name="config")
 
 _state = {"debug": False}
+
+
+class QueryError(FthError):
+    """The SQL given to ``fth query`` did not run."""
+
+    exit_code = 2
+
+
 DEFAULT_CONFIG = Path("config/fth.yaml")
 
 
@@ -170,17 +179,247 @@ def config_check(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Config file to check.")
     ] = DEFAULT_CONFIG,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Only validate; make no requests.")
+    ] = False,
 ) -> None:
-    """Validate a config file against the schema and the installed plugins."""
+    """Validate a config file, then try one cheap authenticated request per enabled provider."""
     loaded = load_config(config)
     try:
         manager = ProviderManager.from_config(loaded)
     except ConfigError as exc:  # name the file, as load_config's errors do
         raise ConfigError(exc.problems, str(config)) from None
     with manager:
-        names = [p.name for p in manager.enabled_providers()]
-    enabled = ", ".join(names) or "none"
-    sys.stdout.write(f"{config}: OK (providers enabled: {enabled})\n")
+        enabled = manager.enabled_providers()
+        names = ", ".join(p.name for p in enabled) or "none"
+        sys.stdout.write(f"{config}: OK (providers enabled: {names})\n")
+        if offline:
+            return
+        failed = 0
+        for provider in enabled:
+            line = _probe(provider)
+            failed += line.startswith("FAILED")
+            sys.stdout.write(f"{provider.name}: {line}\n")
+    if failed:
+        raise FthError(f"{failed} provider(s) failed the connection check")
+
+
+def _probe(provider: Provider) -> str:
+    """One cheap request: the first page of the first endpoint that needs no parameters."""
+    endpoint = next(
+        (e for e in provider.spec.endpoints if not any(p.required for p in e.params)), None
+    )
+    if endpoint is None:
+        return "skipped (no endpoint without required parameters)"
+    started = time.monotonic()
+    try:
+        provider.client().fetch(endpoint, typed=False)
+    except FthError as exc:
+        return f"FAILED {exc}"
+    elapsed = (time.monotonic() - started) * 1000
+    return f"reachable and authenticated ({endpoint.method} {endpoint.path} in {elapsed:.0f} ms)"
+
+
+@config_app.command("init")
+def config_init(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the config.")
+    ] = DEFAULT_CONFIG,
+    providers_: Annotated[
+        str | None,
+        typer.Option("--providers", help="Comma list, e.g. motive,samsara (default: installed)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write an annotated config with every option, its default and its meaning."""
+    registry = EndpointRegistry.from_plugins()
+    names = [n.strip().lower() for n in (providers_ or "").split(",") if n.strip()] or None
+    for name in names or []:
+        registry.spec(name)  # an unknown provider is a clear error, before anything is written
+    if output.exists() and not force:
+        raise ConfigError(f"{output} already exists; pass --force to overwrite it")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_config(registry, names), encoding="utf-8")
+    sys.stdout.write(
+        f"wrote {output}; set the API keys in the environment, then: fth config check -c {output}\n"
+    )
+
+
+@app.command()
+def fetch(
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name (see fth endpoints).")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="key=value (repeatable); snake_case or API names."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv or parquet.")
+    ] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Call any registered endpoint once (all pages) and print or save the result."""
+    if output_format not in ("table", "json", "csv", "parquet"):
+        raise typer.BadParameter("must be table, json, csv or parquet", param_hint="--format")
+    if output_format == "parquet" and output is None:
+        raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
+    params: dict[str, str] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        params[key.strip()] = value
+    with _provider_from(config, provider) as found:
+        frame = found.to_dataframe(endpoint, **params)
+    _emit_frame(frame, output_format, output)
+
+
+def _provider_from(config: Path, name: str) -> Provider:
+    """The provider ``name`` as configured in ``config`` — or, with no config file, from its
+    defaults and the ``<NAME>_API_KEY`` environment variable."""
+    registry = EndpointRegistry.from_plugins()
+    loaded = load_config(config) if config.exists() else None
+    if loaded is not None and name.lower() in loaded.providers:
+        return Provider(registry.spec(name), loaded.providers[name.lower()], registry)
+    registry.spec(name)
+    fallback = parse_config({"providers": {name.lower(): {}}})
+    return Provider(registry.spec(name), fallback.providers[name.lower()], registry)
+
+
+def _emit_frame(frame: Any, output_format: str, output: Path | None) -> None:
+    if output_format == "parquet":
+        assert output is not None
+        frame.to_parquet(output, index=False)
+    elif output_format == "csv":
+        text = frame.to_csv(index=False)
+        _write(text, output)
+    elif output_format == "json":
+        _write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n", output)
+    else:
+        if output is not None:
+            raise typer.BadParameter(
+                "table output goes to the screen; use csv/json/parquet", param_hint="--output"
+            )
+        _print_table(frame)
+    if output is not None:
+        sys.stderr.write(f"wrote {len(frame)} rows to {output}\n")
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _print_table(frame: Any, limit: int = 50) -> None:
+    if frame.empty:
+        sys.stdout.write("(no rows)\n")
+        return
+    table = Table(*[str(c) for c in frame.columns])
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console().print(table)
+    if len(frame) > limit:
+        sys.stdout.write(f"... {len(frame) - limit} more rows (use --format csv or json)\n")
+
+
+@app.command()
+def status(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Where the dataset is, how far each provider got, and what the last run did."""
+    loaded = load_config(config)
+    store = DatasetStore(loaded.storage.parquet_path)
+    state = store.load_state()
+    partitions = store.partitions()
+    watermarks: dict[str, str | None] = {
+        name: entry.get("watermark") for name, entry in sorted(state.get("providers", {}).items())
+    }
+    last_run = _last_run(state.get("last_run"))
+    report: dict[str, Any] = {
+        "dataset": str(store.root),
+        "partitions": len(partitions),
+        "first_date": partitions[0].isoformat() if partitions else None,
+        "last_date": partitions[-1].isoformat() if partitions else None,
+        "size_bytes": store.size_bytes(),
+        "watermarks": watermarks,
+        "last_run": last_run,
+    }
+    if as_json:
+        _print_json(report)
+        return
+    screen = console()
+    span = f"{report['first_date']} .. {report['last_date']}" if partitions else "no data yet"
+    screen.print(f"dataset: {report['dataset']}", highlight=False)
+    screen.print(
+        f"partitions: {len(partitions)} ({span}), {human_bytes(report['size_bytes'])}",
+        highlight=False,
+    )
+    for name in sorted(set(loaded.providers) | set(watermarks)):
+        mark = watermarks.get(name) or "never run"
+        screen.print(f"{name}: data through {mark}", highlight=False)
+    last = last_run
+    if last is None:
+        screen.print("last run: none", highlight=False)
+    else:
+        screen.print(
+            f"last run: {last['started_at']} {last['status']}, {last['rows_written']} new rows, "
+            f"{len(last['failures'])} failure(s)",
+            highlight=False,
+        )
+        for failure in last["failures"][:5]:
+            screen.print(f"  {failure}", highlight=False)
+
+
+def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not run:
+        return None
+    failures = [
+        f"{name}: {text}"
+        for name, provider in run.get("providers", {}).items()
+        for text in provider.get("failures", [])
+    ]
+    return {
+        "started_at": run.get("started_at"),
+        "status": run.get("status"),
+        "rows_written": run.get("rows_written"),
+        "elapsed_seconds": run.get("elapsed_seconds"),
+        "failures": failures,
+    }
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL over the view `telemetry`.")],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv or json.")
+    ] = "table",
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Run SQL (DuckDB) over the dataset, exposed as the view `telemetry`."""
+    if output_format not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
+    try:
+        import duckdb
+    except ImportError:
+        raise FthError("fth query needs DuckDB: pip install 'fth-core[query]'") from None
+    store = DatasetStore(load_config(config).storage.parquet_path)
+    if not store.partitions():
+        raise FthError(f"no data in {store.root} yet; run `fth run` first")
+    pattern = str(store.root / "date=*" / "*.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE VIEW telemetry AS SELECT * FROM "
+            f"read_parquet('{pattern}', hive_partitioning = true)"
+        )
+        try:
+            frame = con.execute(sql).df()
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {' '.join(str(exc).split())}") from None
+    _emit_frame(frame, output_format, None)
 
 
 def _run_pipeline(

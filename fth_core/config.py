@@ -76,26 +76,48 @@ class _Strict(BaseModel):
 class RateLimitConfig(_Strict):
     """Overrides the plugin's default quota; unset fields keep the plugin's figure."""
 
-    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
-    burst: int | None = Field(default=None, ge=1, le=10_000)
+    requests_per_second: float | None = Field(
+        default=None, gt=0, le=10_000, description="sustained requests per second (token bucket)"
+    )
+    burst: int | None = Field(
+        default=None, ge=1, le=10_000, description="requests allowed at once above the rate"
+    )
 
 
 class ProviderConfig(_Strict):
     """Settings of one provider (``providers.<name>``)."""
 
-    enabled: bool = True
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    request_timeout: tuple[float, float] = (10.0, 30.0)
-    max_retries: int = Field(default=3, ge=0, le=20)
-    retry_backoff_factor: float = Field(default=1.0, ge=0, le=60)
-    verify_ssl: bool | str = True
-    use_truststore: bool = False
-    proxy: str | None = None
-    rate_limit: RateLimitConfig = RateLimitConfig()
-    max_concurrency: int | None = Field(default=None, ge=1, le=256)
-    max_pages: int = Field(default=10_000, ge=1)
-    options: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = Field(default=True, description="false keeps the settings but skips it")
+    base_url: str | None = Field(default=None, description="API root; default: the plugin's")
+    api_key: SecretStr | None = Field(
+        default=None, description="use ${ENV} references; omitted: <NAME>_API_KEY"
+    )
+    request_timeout: tuple[float, float] = Field(
+        default=(10.0, 30.0), description="seconds: [connect, read], or one number for both"
+    )
+    max_retries: int = Field(
+        default=3, ge=0, le=20, description="retries of timeouts, resets, 408 and 5xx"
+    )
+    retry_backoff_factor: float = Field(
+        default=1.0, ge=0, le=60, description="seconds; doubles per retry, jittered, max 30"
+    )
+    verify_ssl: bool | str = Field(default=True, description="true, false or a CA-bundle path")
+    use_truststore: bool = Field(
+        default=False, description="trust the OS certificate store (fth-core[truststore])"
+    )
+    proxy: str | None = Field(
+        default=None, description="http(s)/socks5 URL; default: HTTPS_PROXY from the environment"
+    )
+    rate_limit: RateLimitConfig = Field(
+        default=RateLimitConfig(), description="default: the plugin's quota"
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=256, description="requests in flight; default: the plugin's"
+    )
+    max_pages: int = Field(default=10_000, ge=1, description="guard against runaway page walks")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="provider-specific settings, checked by its plugin"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -152,19 +174,31 @@ class ProviderConfig(_Strict):
 
 
 class PipelineConfig(_Strict):
-    default_start_date: date | None = None
-    lookback_days: int = Field(default=1, ge=0, le=365)
-    batch_increment_days: float = Field(default=1.0, gt=0, le=90)
+    default_start_date: date | None = Field(
+        default=None, description="first run starts here (UTC); null: one day before now"
+    )
+    lookback_days: int = Field(
+        default=1, ge=0, le=365, description="days re-fetched before the watermark (late data)"
+    )
+    batch_increment_days: float = Field(
+        default=1.0, gt=0, le=90, description="window size; memory is bounded by one window"
+    )
 
 
 class StorageConfig(_Strict):
-    parquet_path: Path = Path("data/telemetry")
-    retention_days: int | None = Field(default=None, ge=1)
+    parquet_path: Path = Field(
+        default=Path("data/telemetry"), description="dataset root (date=YYYY-MM-DD partitions)"
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="fth prune deletes older dates; null keeps everything"
+    )
 
 
 class LoggingConfig(_Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    file: Path | None = None
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG logs every request (credentials redacted)"
+    )
+    file: Path | None = Field(default=None, description="also log to this file")
 
     @field_validator("level", mode="before")
     @classmethod

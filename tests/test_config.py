@@ -248,7 +248,7 @@ def test_each_config_mistake_is_one_line_with_its_path_and_exit_2(
 ) -> None:
     config = tmp_path / "fth.yaml"
     config.write_text(text, encoding="utf-8")
-    result = run_fth("config", "check", "--config", str(config))
+    result = run_fth("config", "check", "--offline", "--config", str(config))
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -306,7 +306,7 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
         problems[0] == "pipeline.lookback_days: environment variable FTH_TEST_UNSET_DAYS is not set"
     )
     assert caught.value.source == str(config)
-    result = run_fth("config", "check", "--config", str(config))
+    result = run_fth("config", "check", "--offline", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert f"error: {config}: 5 problems: " in result.stderr
@@ -315,14 +315,14 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_config_check_on_a_valid_config_exits_0_and_says_ok(tmp_path: Path) -> None:
     config = tmp_path / "fth.yaml"
     config.write_text(_provider(options="{region: eu}"), encoding="utf-8")
-    result = run_fth("config", "check", "--config", str(config))
+    result = run_fth("config", "check", "--offline", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{config}: OK (providers enabled: fakefleet)\n"
 
 
 def test_config_check_on_a_missing_file_exits_2_with_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    result = run_fth("config", "check", "--config", str(missing))
+    result = run_fth("config", "check", "--offline", "--config", str(missing))
     assert result.returncode == 2
     assert result.stderr == f"error: config file {missing} not found\n"
 
@@ -330,7 +330,7 @@ def test_config_check_on_a_missing_file_exits_2_with_one_line(tmp_path: Path) ->
 def test_config_check_on_a_file_that_is_not_utf8_exits_2_with_one_line(tmp_path: Path) -> None:
     config = tmp_path / "fth.yaml"
     config.write_bytes(b"\xff\xfeproviders: {}\n")
-    result = run_fth("config", "check", "--config", str(config))
+    result = run_fth("config", "check", "--offline", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: cannot read config file {config}: ")
     assert result.stderr.count("\n") == 1
