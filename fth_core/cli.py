@@ -457,7 +457,7 @@ def _parse_when(value: str | None, option: str) -> str | None:
     try:
         parse_utc(text)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+        raise ConfigError(f"{option}: {exc}") from None  # one line, exit 2
     return text
 
 
@@ -477,6 +477,8 @@ def run(
 ) -> None:
     """Fetch new telemetry from every enabled provider into the dataset (incremental)."""
     pipeline = TelemetryPipeline(config)
+    if not _state["debug"]:
+        configure_logging(pipeline.config.logging.level, pipeline.config.logging.file)
     summary = _run_pipeline(
         pipeline,
         start=_parse_when(start, "--start"),
