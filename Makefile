@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/fth demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_fleet.py
+	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV)
