@@ -18,11 +18,13 @@ path never builds one per GPS point: it reads ``vehicle_locations`` as plain dic
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from fth_core.openenum import UnknownEnumValueWarning, open_enum
+from fth_motive.conventions import LOCATION_TYPES
 
 __all__ = [
     "DrivingPeriod",
@@ -39,10 +41,6 @@ __all__ = [
 ]
 
 
-class UnknownEnumValueWarning(UserWarning):
-    """A Motive record carried an enumeration value fth does not know; it was kept as text."""
-
-
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -50,20 +48,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _open_enum(field: str, *known: str) -> AfterValidator:
-    """A validator that keeps any string but warns about one outside ``known``."""
-    allowed = frozenset(known)
-
-    def check(value: str) -> str:
-        if value not in allowed:
-            warnings.warn(
-                f"Motive {field} {value!r} is not one of {', '.join(sorted(allowed))}; "
-                "kept as text",
-                UnknownEnumValueWarning,
-                stacklevel=2,
-            )
-        return value
-
-    return AfterValidator(check)
+    return open_enum("Motive", field, known)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -76,18 +61,7 @@ AvailabilityStatus = Annotated[
 ]
 LocationType = Annotated[
     str,
-    _open_enum(
-        "location type",
-        "breadcrumb",
-        "vehicle_stopped",
-        "vehicle_moving",
-        "ignition_on",
-        "ignition_off",
-        "engine_start",
-        "engine_stop",
-        "gps_moving",
-        "gps_stopped",
-    ),
+    _open_enum("location type", *LOCATION_TYPES),
 ]
 DrivingPeriodStatus = Annotated[str, _open_enum("driving period status", "complete", "in_progress")]
 DrivingPeriodType = Annotated[str, _open_enum("driving period type", "driving")]

@@ -24,12 +24,14 @@ builds one per GPS reading: it reads page dicts into columns (see :mod:`fth_sams
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from fth_core.openenum import UnknownEnumValueWarning, open_enum
+from fth_core.openenum import warn_unknown as fth_warn_unknown
 
 __all__ = [
     "ASSIGNMENT_TYPES",
@@ -60,27 +62,12 @@ REGULATION_MODES = frozenset({"regulated", "unregulated", "mixed"})
 PTO_STATES = frozenset({"inactive", "active"})
 
 
-class UnknownEnumValueWarning(UserWarning):
-    """A Samsara record carried an enumeration value fth does not know; it was kept as text."""
-
-
-def warn_unknown(field: str, value: str) -> None:
-    """Warn that ``field`` holds a value outside its documented set. Python shows each
-    distinct message once per call site unless warning filters say otherwise."""
-    warnings.warn(
-        f"Samsara {field} {value!r} is not a documented value; kept as is",
-        UnknownEnumValueWarning,
-        stacklevel=3,
-    )
+def warn_unknown(field: str, value: str, known: frozenset[str]) -> None:
+    fth_warn_unknown("Samsara", field, value, known)
 
 
 def _open_enum(field: str, known: frozenset[str]) -> AfterValidator:
-    def check(value: str | None) -> str | None:
-        if value is not None and value not in known:
-            warn_unknown(field, value)
-        return value
-
-    return AfterValidator(check)
+    return open_enum("Samsara", field, known)
 
 
 def _utc(value: datetime) -> datetime:

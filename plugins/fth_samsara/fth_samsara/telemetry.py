@@ -39,7 +39,7 @@ from fth_core.logs import get_logger
 from fth_core.provider import Provider
 from fth_samsara.endpoints import TelemetryTypes
 from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, join
-from fth_samsara.models import DriverVehicleAssignment, warn_unknown
+from fth_samsara.models import ENGINE_STATES, DriverVehicleAssignment, warn_unknown
 from fth_samsara.settings import SamsaraSettings
 
 __all__ = [
@@ -274,7 +274,7 @@ class _StatsReader:
         values = [row.get("value") for row in rows]
         state = np.array([_STATE_CODES.get(value, -1) for value in values], dtype=np.int8)
         for value in {v for v, s in zip(values, state.tolist(), strict=True) if s < 0}:
-            warn_unknown("engineStates.value", str(value))
+            warn_unknown("engineStates.value", str(value), ENGINE_STATES)
         keep = np.flatnonzero(valid)
         self._engine.append(Readings(vehicle[keep], time[keep], state[keep]))
 
