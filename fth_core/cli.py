@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 import yaml
 from rich.table import Table
@@ -214,8 +215,8 @@ def _probe(provider: Provider) -> str:
     started = time.monotonic()
     try:
         provider.client().fetch(endpoint, typed=False)
-    except FthError as exc:
-        return f"FAILED {exc}"
+    except FthError as exc:  # the line already starts with the provider's name
+        return f"FAILED {str(exc).removeprefix(f'{provider.name}: ')}"
     elapsed = (time.monotonic() - started) * 1000
     return f"reachable and authenticated ({endpoint.method} {endpoint.path} in {elapsed:.0f} ms)"
 
@@ -264,6 +265,10 @@ def fetch(
         raise typer.BadParameter("must be table, json, csv or parquet", param_hint="--format")
     if output_format == "parquet" and output is None:
         raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
+    if output_format == "table" and output is not None:  # before any request is made
+        raise typer.BadParameter(
+            "table output goes to the screen; use csv/json/parquet", param_hint="--output"
+        )
     params: dict[str, str] = {}
     for item in param or []:
         key, sep, value = item.partition("=")
@@ -297,10 +302,6 @@ def _emit_frame(frame: Any, output_format: str, output: Path | None) -> None:
     elif output_format == "json":
         _write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n", output)
     else:
-        if output is not None:
-            raise typer.BadParameter(
-                "table output goes to the screen; use csv/json/parquet", param_hint="--output"
-            )
         _print_table(frame)
     if output is not None:
         sys.stderr.write(f"wrote {len(frame)} rows to {output}\n")
@@ -313,16 +314,39 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+def _cell(value: Any) -> str:
+    """A table cell: missing values (None, NaN, NaT) are blank, not ``nan``."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
 def _print_table(frame: Any, limit: int = 50) -> None:
     if frame.empty:
         sys.stdout.write("(no rows)\n")
         return
-    table = Table(*[str(c) for c in frame.columns])
-    for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console().print(table)
+    screen = console()
+    rows = [[_cell(v) for v in row] for row in frame.head(limit).itertuples(index=False)]
+    names = [str(c) for c in frame.columns]
+    # Only the columns that fit, each up to 24 characters wide: squeezing 30 columns into one
+    # screen would truncate every cell (ids included) to "1…".
+    shown, used = 0, 1
+    for i, name in enumerate(names):
+        width = min(max(len(name), *(len(r[i]) for r in rows)), 24) + 3
+        if shown and used + width > screen.width:
+            break
+        shown, used = shown + 1, used + width
+    table = Table(*names[:shown])
+    for cells in rows:
+        table.add_row(*cells[:shown])
+    screen.print(table)
     if len(frame) > limit:
         sys.stdout.write(f"... {len(frame) - limit} more rows (use --format csv or json)\n")
+    if shown < len(names):
+        sys.stdout.write(
+            f"... {len(names) - shown} more columns: {', '.join(names[shown:])}"
+            " (use --format csv or json)\n"
+        )
 
 
 @app.command()
@@ -335,8 +359,11 @@ def status(
     store = DatasetStore(loaded.storage.parquet_path)
     state = store.load_state()
     partitions = store.partitions()
+    recorded = state.get("providers", {})
+    # Every configured provider, "never run" (null) included, so --json matches the text.
     watermarks: dict[str, str | None] = {
-        name: entry.get("watermark") for name, entry in sorted(state.get("providers", {}).items())
+        name: (recorded.get(name) or {}).get("watermark")
+        for name in sorted(set(loaded.providers) | set(recorded))
     }
     last_run = _last_run(state.get("last_run"))
     report: dict[str, Any] = {
@@ -358,9 +385,8 @@ def status(
         f"partitions: {len(partitions)} ({span}), {human_bytes(report['size_bytes'])}",
         highlight=False,
     )
-    for name in sorted(set(loaded.providers) | set(watermarks)):
-        mark = watermarks.get(name) or "never run"
-        screen.print(f"{name}: data through {mark}", highlight=False)
+    for name, mark in watermarks.items():
+        screen.print(f"{name}: data through {mark or 'never run'}", highlight=False)
     last = last_run
     if last is None:
         screen.print("last run: none", highlight=False)
@@ -377,8 +403,8 @@ def status(
 def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if not run:
         return None
-    failures = [
-        f"{name}: {text}"
+    failures = [  # a failure's text often starts with the provider's name already
+        f"{name}: {text.removeprefix(f'{name}: ')}"
         for name, provider in run.get("providers", {}).items()
         for text in provider.get("failures", [])
     ]

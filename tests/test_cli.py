@@ -111,7 +111,9 @@ def test_the_api_key_never_reaches_cli_output_even_with_debug(tmp_path: Path) ->
     for name, text in configs.items():
         config = tmp_path / f"{name}.yaml"
         config.write_text(text, encoding="utf-8")
-        result = run_fth("--debug", "config", "check", "--offline", "--config", str(config), env=env)
+        result = run_fth(
+            "--debug", "config", "check", "--offline", "--config", str(config), env=env
+        )
         codes[name] = result.returncode
         assert SECRET not in result.stdout + result.stderr, name
     assert codes == {
