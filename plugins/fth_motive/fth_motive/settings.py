@@ -29,8 +29,12 @@ class MotiveSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    location_day_zone: str | None = None
-    max_days_per_request: int = Field(default=31, ge=1, le=MAX_DAYS_PER_REQUEST)
+    location_day_zone: str | None = Field(
+        default=None, description="IANA zone of location days; null: pad the window ±1 day"
+    )
+    max_days_per_request: int = Field(
+        default=31, ge=1, le=MAX_DAYS_PER_REQUEST, description="days per location request (≤ 89)"
+    )
 
     @field_validator("location_day_zone")
     @classmethod

@@ -35,14 +35,26 @@ class SamsaraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     odometer_tolerance_minutes: float = Field(
-        default=DEFAULT_ODOMETER_TOLERANCE.total_seconds() / 60, gt=0, le=24 * 60
+        default=DEFAULT_ODOMETER_TOLERANCE.total_seconds() / 60,
+        gt=0,
+        le=24 * 60,
+        description="nearest OBD reading within this many minutes (no interpolation)",
     )
     engine_state_margin_hours: float = Field(
-        default=DEFAULT_ENGINE_STATE_MARGIN.total_seconds() / 3600, ge=0, le=7 * 24
+        default=DEFAULT_ENGINE_STATE_MARGIN.total_seconds() / 3600,
+        ge=0,
+        le=7 * 24,
+        description="look-back for the engine state in force at a window's start",
     )
-    assignment_chunk_size: int = Field(default=50, ge=1, le=50)
-    batch_points: int = Field(default=250_000, ge=1)
-    rate_limits: dict[str, float] = Field(default_factory=dict)
+    assignment_chunk_size: int = Field(
+        default=50, ge=1, le=50, description="vehicle ids per driver-assignment request"
+    )
+    batch_points: int = Field(
+        default=250_000, ge=1, description="GPS points per batch handed to flatten"
+    )
+    rate_limits: dict[str, float] = Field(
+        default_factory=dict, description="per-endpoint requests/s overriding the tiers"
+    )
 
     @field_validator("rate_limits")
     @classmethod
