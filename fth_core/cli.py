@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -597,6 +598,8 @@ def simulate(
             )
         sys.stdout.write("Serving; press Ctrl-C to stop.\n")
         sys.stdout.flush()
+        # A service manager stops us with SIGTERM: shut the servers down as for Ctrl-C.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while True:
                 time.sleep(3600)
