@@ -209,6 +209,23 @@ class ProviderConformance:
         assert caught.value.status == 401
         assert bad_key not in str(caught.value)
 
+    def test_the_simulators_429s_are_waited_out(
+        self, spec: ProviderSpec, simulation: Simulation, registry: EndpointRegistry
+    ) -> None:
+        endpoint = next(
+            e for e in spec.endpoints if self.endpoint_params(e, simulation.fleet) is not None
+        )
+        params = self.endpoint_params(endpoint, simulation.fleet)
+        # The server allows 4 requests/s; the client is told it may send 100: it must meet the
+        # simulator's own 429 (and its Retry-After) and still finish every request.
+        with SimServer(simulation.simulator, rate_limit=4, burst=1) as strict:
+            throttled = Simulation(simulation.fleet, simulation.simulator, strict)
+            overrides = {"rate_limit": {"requests_per_second": 100, "burst": 10}}
+            with simulated_provider(throttled, registry, spec.name, **overrides) as provider:
+                for _ in range(4):
+                    provider.client().fetch(endpoint, params)
+                assert provider.client().stats.rate_limited >= 1
+
     def test_flatten_conforms_to_the_unified_schema(self, telemetry: pa.Table) -> None:
         assert telemetry.schema.equals(TELEMETRY_SCHEMA)
         assert telemetry.num_rows > 0, "the simulated window holds telemetry"
