@@ -220,8 +220,8 @@ class ProviderConformance:
         # simulator's own 429 (and its Retry-After) and still finish every request.
         with SimServer(simulation.simulator, rate_limit=4, burst=1) as strict:
             throttled = Simulation(simulation.fleet, simulation.simulator, strict)
-            overrides = {"rate_limit": {"requests_per_second": 100, "burst": 10}}
-            with simulated_provider(throttled, registry, spec.name, **overrides) as provider:
+            eager = {"requests_per_second": 100, "burst": 10}
+            with simulated_provider(throttled, registry, spec.name, rate_limit=eager) as provider:
                 for _ in range(4):
                     provider.client().fetch(endpoint, params)
                 assert provider.client().stats.rate_limited >= 1
