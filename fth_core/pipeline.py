@@ -156,6 +156,11 @@ def windows(start: datetime, end: datetime, step_days: float) -> list[tuple[date
     return out
 
 
+def _named(provider: str, failure: str) -> str:
+    """``failure`` prefixed with its provider, unless it already names it (client errors do)."""
+    return failure if failure.startswith(f"{provider}: ") else f"{provider}: {failure}"
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, dtime(0), tzinfo=UTC)
 
@@ -211,6 +216,10 @@ class TelemetryPipeline:
         clock = time.monotonic()
         end_at = parse_utc(end) if end is not None else started_at
         start_at = parse_utc(start) if start is not None else None
+        if start_at is not None and start_at >= end_at:
+            raise ConfigError(
+                f"--start {start_at.isoformat()} must be before --end {end_at.isoformat()}"
+            )
         manager = ProviderManager.from_config(self.config, self.registry)
         selected = manager.enabled_providers()
         if providers:
@@ -237,7 +246,7 @@ class TelemetryPipeline:
             self.store.save_state(state)
         if summary.status == "failed":
             first = min((r.failed_window or 0) for r in runs.values())
-            reasons = "; ".join(f"{r.name}: {r.failures[0]}" for r in runs.values() if r.failures)
+            reasons = "; ".join(_named(r.name, r.failures[0]) for r in runs.values() if r.failures)
             raise PipelineError(
                 f"every provider failed ({reasons})",
                 partial_data_saved=any(r.windows_done for r in runs.values()),

@@ -1,0 +1,514 @@
+"""``fth run``, ``fth demo`` and ``fth simulate`` for real: the CLI in a subprocess, the
+Motive and Samsara simulators in this process on 127.0.0.1 (threads the subprocess reaches).
+
+Both simulators' clocks stand well past the runs' ends, so every late point is out and ground
+truth is simply each simulator's ``expected_telemetry`` of the window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+import yaml
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
+
+from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
+from fth_core.store import DATA_FILE, DatasetStore
+from fth_core.testing import assert_same_telemetry
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+AS_OF = DAY0 + timedelta(days=10)
+VEHICLES = 3
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy"}
+
+
+def cli_env() -> dict[str, str]:
+    """This environment without fth selections, API keys or proxies (every plugin loads)."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FTH_")
+        and not key.endswith("_API_KEY")
+        and key.lower() not in _PROXY_VARIABLES
+    }
+
+
+def fth_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fth_core.cli", *args]
+
+
+def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        fth_command(*args),
+        env=cli_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def write_config(
+    tmp: Path, motive_url: str | None, samsara_url: str | None, read_timeout: float = 5
+) -> Path:
+    """Write ``tmp/fth.yaml``: the providers given a URL, fast retries, ``tmp/dataset``."""
+    fast = {"retry_backoff_factor": 0.01, "max_retries": 1, "request_timeout": [2, read_timeout]}
+    urls = {"motive": motive_url, "samsara": samsara_url}
+    document = {
+        "providers": {
+            name: {"base_url": url, "api_key": "sim-key", **fast}
+            for name, url in urls.items()
+            if url is not None
+        },
+        "pipeline": {
+            "default_start_date": DAY0.date().isoformat(),
+            "lookback_days": 1,
+            "batch_increment_days": 1,
+        },
+        "storage": {"parquet_path": str(tmp / "dataset")},
+    }
+    path = tmp / "fth.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Sims:
+    motive: MotiveSimulator
+    samsara: SamsaraSimulator
+    motive_server: SimServer
+    samsara_server: SimServer
+    tmp: Path
+
+    @property
+    def dataset(self) -> Path:
+        return self.tmp / "dataset"
+
+    def config(self) -> Path:
+        """A config for both providers pointed at these servers."""
+        return write_config(self.tmp, self.motive_server.base_url, self.samsara_server.base_url)
+
+    def expected(self, end: datetime, *names: str) -> pa.Table:
+        sims = {"motive": self.motive, "samsara": self.samsara}
+        return pa.concat_tables(
+            [sims[n].expected_telemetry(DAY0, end) for n in names or ("motive", "samsara")]
+        )
+
+    def stored(self) -> pa.Table:
+        return DatasetStore(self.dataset).read()
+
+
+def make_sims(tmp_path: Path, latency_ms: float = 0.0, vehicles: int = VEHICLES) -> Iterator[Sims]:
+    motive = MotiveSimulator(Fleet(31, vehicles=vehicles), as_of=AS_OF)
+    samsara = SamsaraSimulator(Fleet(32, vehicles=vehicles), as_of=AS_OF)
+    with (
+        SimServer(motive, latency_ms=latency_ms) as motive_server,
+        SimServer(samsara, latency_ms=latency_ms) as samsara_server,
+    ):
+        yield Sims(motive, samsara, motive_server, samsara_server, tmp_path)
+
+
+@pytest.fixture
+def sims(tmp_path: Path) -> Iterator[Sims]:
+    yield from make_sims(tmp_path)
+
+
+@pytest.fixture
+def slow_sims(tmp_path: Path) -> Iterator[Sims]:
+    """Simulators answering after 200 ms: a run lasts long enough to be interrupted."""
+    yield from make_sims(tmp_path, latency_ms=200, vehicles=4)
+
+
+def of_provider(table: pa.Table, name: str) -> pa.Table:
+    return table.filter(pc.equal(table.column("provider").cast(pa.string()), name))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def one_line(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1, f"expected one line, got {text!r}"
+    return lines[0]
+
+
+# -- fth run: output modes -------------------------------------------------------------------
+
+
+def test_run_json_prints_the_summary_with_per_provider_figures(sims: Sims) -> None:
+    sims.motive_server.inject(Fault("429", retry_after="0.2"))  # one 429, honoured
+    sims.samsara_server.inject(503)  # one 5xx, retried
+    end = DAY0 + timedelta(days=2)
+    result = fth(
+        "run", "--config", str(sims.config()), "--end", "2026-03-04", "--json", cwd=sims.tmp
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    stored = sims.stored()
+    assert_same_telemetry(stored, sims.expected(end))
+
+    assert summary["status"] == "ok"
+    assert summary["exit_code"] == 0
+    assert summary["rows_written"] == stored.num_rows
+    assert summary["duplicates_replaced"] == 0
+    assert summary["quarantined"] == 0
+    assert summary["vehicles"] == sum(
+        len(set(of_provider(stored, p).column("provider_vehicle_id").to_pylist()))
+        for p in ("motive", "samsara")
+    )
+    first, last = pc.min_max(stored.column("timestamp")).values()
+    assert datetime.fromisoformat(summary["first_timestamp"]) == first.as_py()
+    assert datetime.fromisoformat(summary["last_timestamp"]) == last.as_py()
+    assert summary["partitions_touched"] == ["2026-03-02", "2026-03-03"]
+    assert summary["elapsed_seconds"] > 0
+    assert summary["dataset"] == str(sims.dataset)
+    assert summary["dataset_bytes"] == sum(
+        p.stat().st_size for p in sims.dataset.glob(f"date=*/{DATA_FILE}")
+    )
+
+    motive, samsara = summary["providers"]["motive"], summary["providers"]["samsara"]
+    for name, figures, server in (
+        ("motive", motive, sims.motive_server),
+        ("samsara", samsara, sims.samsara_server),
+    ):
+        assert figures["ok"] is True
+        assert figures["failures"] == []
+        assert (
+            figures["rows_fetched"] == figures["rows_added"] == of_provider(stored, name).num_rows
+        )
+        assert figures["requests"] == len(server.requests()), "every attempt is counted"
+        assert figures["windows"] == figures["windows_done"] == 2
+        assert datetime.fromisoformat(figures["watermark"]) == end
+    assert (motive["rate_limited"], motive["retries"]) == (1, 1)
+    assert (samsara["rate_limited"], samsara["retries"]) == (0, 1)
+    assert motive["wait_seconds"] >= 0.1, "the Retry-After pause is waiting time"
+
+
+def test_run_quiet_prints_nothing_on_success(sims: Sims) -> None:
+    result = fth("run", "--config", str(sims.config()), "--end", "2026-03-03", "-q", cwd=sims.tmp)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    assert sims.stored().num_rows > 0
+
+
+def test_run_prints_plain_progress_lines_and_the_summary_when_not_a_tty(sims: Sims) -> None:
+    result = fth("run", "--config", str(sims.config()), "--end", "2026-03-04", cwd=sims.tmp)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr, "no terminal escapes in logs"
+    progress = result.stderr.splitlines()
+    for name in ("motive", "samsara"):
+        mine = [line for line in progress if line.startswith(f"{name}: ")]
+        assert mine == [
+            f"{name}: 2 window(s) to fetch",
+            f"{name}: window 1 committed (through 2026-03-03 00:00Z)",
+            f"{name}: window 2 committed (through 2026-03-04 00:00Z)",
+        ]
+    assert len(progress) == 6
+    assert "fth run: ok" in result.stdout
+    stored = sims.stored()
+    assert f"{stored.num_rows} new rows, 0 duplicates replaced, 0 quarantined" in result.stdout
+    assert f"dataset: {sims.dataset} (" in result.stdout
+
+
+def test_run_provider_option_runs_only_that_provider(sims: Sims) -> None:
+    config = str(sims.config())
+    result = fth("run", "-c", config, "--end", "2026-03-03", "--provider", "samsara", cwd=sims.tmp)
+    assert result.returncode == 0, result.stderr
+    assert sims.motive_server.requests() == []
+    assert sims.samsara_server.requests() != []
+    assert_same_telemetry(sims.stored(), sims.expected(DAY0 + timedelta(days=1), "samsara"))
+    store = DatasetStore(sims.dataset)
+    assert store.watermark("motive") is None
+    assert store.watermark("samsara") == DAY0 + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--end", "notadate"], "--end"),
+        (["--start", "2026-13-01"], "--start"),
+        (["--end", "2026-03-04T00:00:00"], "--end"),  # no time zone
+        (["--start", "2026-03-05", "--end", "2026-03-02"], "--start"),  # empty range
+    ],
+)
+def test_run_start_and_end_errors_exit_2_with_one_line(
+    args: list[str], option: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "fth.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "providers": {"motive": {"base_url": closed_port_url(), "api_key": "k"}},
+                "storage": {"parquet_path": str(tmp_path / "dataset")},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = fth("run", "--config", str(config), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: {option}")
+    assert not (tmp_path / "dataset").exists(), "nothing ran"
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+def test_a_provider_down_for_a_run_exits_3_and_the_next_run_fills_its_gap(sims: Sims) -> None:
+    config = sims.config()
+    day1, day2 = DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)
+    first = fth("run", "-c", str(config), "--end", "2026-03-03", "-q", cwd=sims.tmp)
+    assert first.returncode == 0, first.stderr
+    port = sims.samsara_server.port
+    sims.samsara_server.stop()
+
+    down = fth("run", "-c", str(config), "--end", "2026-03-04", cwd=sims.tmp)
+    assert down.returncode == 3, down.stderr
+    assert "fth run: partial" in down.stdout
+    rows = {
+        cells[0]: cells[-1]
+        for line in down.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) > 3
+    }
+    assert rows["motive"] == "ok"
+    assert rows["samsara"] == "stopped at window 1"
+    assert re.search(r"samsara failure: .*(refused|ConnectError)", down.stdout)
+    assert "samsara: window 1 failed" in down.stderr
+    store = DatasetStore(sims.dataset)
+    assert store.watermark("samsara") == day1, "a failed provider's watermark stays put"
+    assert store.watermark("motive") == day2
+    assert_same_telemetry(of_provider(sims.stored(), "motive"), sims.expected(day2, "motive"))
+    assert_same_telemetry(of_provider(sims.stored(), "samsara"), sims.expected(day1, "samsara"))
+
+    with SimServer(sims.samsara, port=port):  # back, on the same port
+        back = fth("run", "-c", str(config), "--end", "2026-03-04", "-q", cwd=sims.tmp)
+    assert back.returncode == 0, back.stderr
+    assert store.watermark("samsara") == day2
+    assert_same_telemetry(sims.stored(), sims.expected(day2))
+
+
+def test_every_provider_down_exits_1_with_one_error_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, closed_port_url(), closed_port_url())
+    result = fth("run", "-c", str(config), "--end", "2026-03-04", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    line = one_line(result.stderr)
+    assert line.startswith("error: every provider failed (motive: GET /v1/vehicles failed: ")
+    assert "; samsara: GET /fleet/vehicles/stats/history failed: " in line
+    assert "Traceback" not in result.stderr
+
+
+class Gate:
+    """Wrap a simulator so every request waits until the test opens the gate."""
+
+    def __init__(self, simulator: SimulatedProvider) -> None:
+        self.simulator = simulator
+        self.arrived = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        self.arrived.set()
+        self.opened.wait(timeout=30)
+        return self.simulator(request)
+
+    def rate_limited(self, retry_after: float) -> SimResponse:
+        return self.simulator.rate_limited(retry_after)
+
+
+def test_a_second_concurrent_run_is_refused_with_one_line_while_the_first_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    gate = Gate(MotiveSimulator(Fleet(31, vehicles=2), as_of=AS_OF))
+    with SimServer(gate) as server:
+        config = str(write_config(tmp_path, server.base_url, None, read_timeout=30))
+        first = subprocess.Popen(
+            fth_command("run", "-c", config, "--end", "2026-03-03", "-q"),
+            env=cli_env(),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The first run's first request is held at the gate: it has taken the lock.
+            assert gate.arrived.wait(timeout=30), "the first run never reached the simulator"
+            second = fth("run", "-c", config, "--end", "2026-03-03", cwd=tmp_path)
+            assert first.poll() is None, "the first run must still hold the lock"
+            assert second.returncode == 1
+            assert second.stdout == ""
+            assert one_line(second.stderr) == (
+                f"error: dataset {tmp_path / 'dataset'} is in use by pid {first.pid};"
+                " wait for that run to finish"
+            )
+            gate.opened.set()
+            _, errors = first.communicate(timeout=60)
+            assert first.returncode == 0, errors
+        finally:
+            gate.opened.set()
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+    assert DatasetStore(tmp_path / "dataset").watermark("motive") == DAY0 + timedelta(days=1)
+
+
+def test_a_run_killed_mid_run_leaves_a_readable_dataset_and_a_rerun_converges(
+    slow_sims: Sims,
+) -> None:
+    config = str(slow_sims.config())
+    end = DAY0 + timedelta(days=4)
+    run = subprocess.Popen(
+        fth_command("run", "-c", config, "--end", "2026-03-06", "-q"),
+        env=cli_env(),
+        cwd=slow_sims.tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: any(slow_sims.dataset.glob(f"date=*/{DATA_FILE}")), what="a first partition"
+        )
+        assert run.poll() is None, "the run must still be going when it is killed"
+        run.send_signal(signal.SIGKILL)
+        assert run.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    # Readable as it is: readers see only whole partition files.
+    dataset = ds.dataset(slow_sims.dataset, format="parquet", partitioning="hive")
+    assert all(Path(f).name == DATA_FILE for f in dataset.files)
+    assert dataset.to_table().num_rows > 0
+    assert len(pd.read_parquet(slow_sims.dataset)) == dataset.count_rows()
+    # Data first, state last: a watermark never claims rows that are not stored.
+    store = DatasetStore(slow_sims.dataset)
+    for name in ("motive", "samsara"):
+        mark = store.watermark(name)
+        if mark is not None:
+            committed = of_provider(
+                store.read(DAY0.date(), (mark - timedelta(days=1)).date()), name
+            )
+            assert_same_telemetry(committed, slow_sims.expected(mark, name))
+    with store.locked():
+        pass  # the killed run's lock died with it
+
+    slow_sims.motive_server.latency_ms = slow_sims.samsara_server.latency_ms = 0
+    rerun = fth("run", "-c", config, "--end", "2026-03-06", "-q", cwd=slow_sims.tmp)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_same_telemetry(slow_sims.stored(), slow_sims.expected(end))
+    assert [d.isoformat() for d in store.partitions()] == [
+        "2026-03-02",
+        "2026-03-03",
+        "2026-03-04",
+        "2026-03-05",
+    ]
+
+
+# -- fth demo and fth simulate ---------------------------------------------------------------
+
+
+def test_demo_writes_a_readable_dataset_and_prints_its_path_and_a_pandas_snippet(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "demo"
+    result = fth("demo", "--vehicles", "3", "--days", "1", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dataset = out / "dataset"
+    assert str(dataset) in result.stdout
+    assert "import pandas as pd" in result.stdout
+    assert f"pd.read_parquet({str(dataset)!r})" in result.stdout
+    frame = pd.read_parquet(dataset)
+    assert len(frame) > 0
+    assert set(frame["provider"].astype(str)) == {"motive", "samsara"}
+    assert frame.groupby("provider", observed=True)["provider_vehicle_id"].nunique().max() <= 3
+
+
+def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        fth_command("simulate", "--vehicles", "2", "--port", "0"),
+        env=cli_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def read_lines() -> None:
+        for text in stdout:
+            lines.put(text)
+
+    reader = threading.Thread(target=read_lines, daemon=True)
+    reader.start()
+    try:
+        served: dict[str, tuple[str, str]] = {}
+        while True:
+            line = lines.get(timeout=30)
+            if line.startswith("Serving"):
+                break
+            match = re.fullmatch(r"(\w+): base_url=(\S+) api_key=(\S+)\n", line)
+            assert match, line
+            served[match[1]] = (match[2], match[3])
+        assert set(served) == {"motive", "samsara"}
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            url, key = served["motive"]
+            assert url.startswith("http://127.0.0.1:")
+            motive = client.get(f"{url}/v1/vehicles", headers={"X-Api-Key": key})
+            assert motive.status_code == 200, motive.text
+            assert len(motive.json()["vehicles"]) == 2
+            url, key = served["samsara"]
+            samsara = client.get(
+                f"{url}/fleet/vehicles", headers={"Authorization": f"Bearer {key}"}
+            )
+            assert samsara.status_code == 200, samsara.text
+            assert len(samsara.json()["data"]) == 2
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        reader.join(timeout=5)
+        rest = []
+        while not lines.empty():
+            rest.append(lines.get())
+        assert rest == ["stopped\n"]
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
