@@ -130,6 +130,10 @@ class DatasetStore:
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
+        # A run killed mid-write leaves its temporary file; holding the lock, nobody else is
+        # writing, so whatever temporary file exists now is an orphan.
+        for orphan in self.root.rglob(".*.tmp"):
+            orphan.unlink(missing_ok=True)
         try:
             yield self
         finally:

@@ -168,3 +168,14 @@ def test_providers_with_different_dictionaries_share_a_partition(tmp_path: Path)
     table = store.read()
     assert table.column("provider").to_pylist() == ["motive", "samsara"]
     assert table.column("engine_state").to_pylist() == ["On", "Off"]
+
+
+def test_taking_the_lock_removes_temporary_files_left_by_a_killed_run(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0)))
+    orphan = tmp_path / "date=2026-03-02" / ".part-0.parquet.4242.tmp"
+    orphan.write_bytes(b"PAR1 half")
+    with store.locked():
+        pass
+    assert not orphan.exists()
+    assert store.read().num_rows == 1
