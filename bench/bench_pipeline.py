@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-from fth_motive.simulator import MotiveSimulator
-from fth_samsara.simulator import SamsaraSimulator
 
 from fth_core.config import parse_config
 from fth_core.pipeline import TelemetryPipeline
 from fth_core.registry import EndpointRegistry
 from fth_core.report import human_bytes
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 PROVIDERS = ("motive", "samsara")

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from fth_core.sim import Fleet
 from fth_samsara.join import ENGINE_STATE_NAMES, join
 from fth_samsara.simulator import SamsaraSimulator
 from fth_samsara.telemetry import Assignments, Gps, Readings, SamsaraBatch, flatten
-
-from fth_core.sim import Fleet
 
 POINTS_PER_VEHICLE_DAY = 730  # about what the fleet model produces
 US = 1_000_000

@@ -14,7 +14,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "fth_acme"))
 
 import fth_acme
-
 from fth_core.config import FthConfig, parse_config
 from fth_core.plugins import Plugins
 from fth_core.registry import EndpointRegistry

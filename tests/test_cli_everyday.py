@@ -25,10 +25,6 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from fake_plugins import cli_env, run_fth
-from fth_motive.settings import MotiveSettings
-from fth_motive.simulator import MotiveSimulator
-from fth_samsara.settings import SamsaraSettings
-from fth_samsara.simulator import SamsaraSimulator
 
 from fth_core.config import (
     LoggingConfig,
@@ -40,6 +36,10 @@ from fth_core.config import (
 from fth_core.endpoints import parse_utc
 from fth_core.sim import Fleet, SimServer
 from fth_core.store import DatasetStore
+from fth_motive.settings import MotiveSettings
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.settings import SamsaraSettings
+from fth_samsara.simulator import SamsaraSimulator
 
 VEHICLES = 3
 AS_OF = datetime(2026, 3, 10, tzinfo=UTC)  # the simulators' clock: everything below is served

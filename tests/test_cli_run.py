@@ -29,12 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 import yaml
-from fth_motive.simulator import MotiveSimulator
-from fth_samsara.simulator import SamsaraSimulator
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
 from fth_core.testing import assert_same_telemetry
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 AS_OF = DAY0 + timedelta(days=10)

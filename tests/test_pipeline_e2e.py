@@ -28,8 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
-from fth_motive.simulator import MotiveSimulator
-from fth_samsara.simulator import SamsaraSimulator
 
 from fth_core.config import FthConfig, parse_config
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
@@ -38,6 +36,8 @@ from fth_core.schema import DEDUP_KEY
 from fth_core.sim import Fleet, LoggedRequest, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
 from fth_core.testing import assert_same_telemetry
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 FIRST_END = DAY0 + timedelta(days=3)  # first run: 03-02, 03-03, 03-04

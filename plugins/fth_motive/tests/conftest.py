@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import fth_motive
 import pytest
-from fth_motive import MotiveSimulator
 
+import fth_motive
 from fth_core.config import ProviderConfig
 from fth_core.plugins import Plugins
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
 from fth_core.sim import Fleet, SimServer
+from fth_motive import MotiveSimulator
 
 # The simulator's clock in every test: long after the windows used, so late points are in.
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)

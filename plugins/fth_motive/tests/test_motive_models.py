@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from fth_core.errors import ResponseFormatError
+from fth_core.pagination import PaginationState
+from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema
 from fth_motive.conventions import KM_PER_MILE, engine_states
 from fth_motive.endpoints import (
     DRIVING_PERIODS,
@@ -31,10 +35,6 @@ from fth_motive.models import (
     VehicleUtilization,
 )
 from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations
-
-from fth_core.errors import ResponseFormatError
-from fth_core.pagination import PaginationState
-from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema
 
 
 def _flat(

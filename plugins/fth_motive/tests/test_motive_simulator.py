@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from fth_motive import MotiveSimulator
-from fth_motive.conventions import KM_PER_MILE, engine_states
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimServer
+from fth_motive import MotiveSimulator
+from fth_motive.conventions import KM_PER_MILE, engine_states
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
 KEY = {"X-Api-Key": "sim-key"}

@@ -8,14 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import fth_motive
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from fth_motive import MotiveSimulator
-from fth_motive.endpoints import MOTIVE
-from fth_motive.telemetry import request_days, split_days
 
+import fth_motive
 from fth_core.config import ProviderConfig
 from fth_core.hookspecs import ProviderSpec, TelemetryBatch
 from fth_core.provider import Provider
@@ -23,6 +20,9 @@ from fth_core.schema import TELEMETRY_SCHEMA
 from fth_core.sim import Fault, Fleet, SimServer
 from fth_core.telemetry import FlatBatch, fetch_telemetry
 from fth_core.testing import assert_same_telemetry
+from fth_motive import MotiveSimulator
+from fth_motive.endpoints import MOTIVE
+from fth_motive.telemetry import request_days, split_days
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
 Connect = Callable[..., Provider]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fth_samsara.simulator import SamsaraSimulator
 from samsara_support import DAY, samsara_fleet
 
 from fth_core.sim import Fleet
+from fth_samsara.simulator import SamsaraSimulator
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from fth_samsara.join import (
     FOREVER,
     METERS_PER_MILE,

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from fth_core.errors import ResponseFormatError
+from fth_core.pagination import PaginationState
 from fth_samsara.endpoints import (
     ADDRESSES,
     DRIVER_VEHICLE_ASSIGNMENTS,
@@ -29,9 +32,6 @@ from fth_samsara.models import (
     VehicleStatsHistory,
 )
 from fth_samsara.telemetry import parse_times
-
-from fth_core.errors import ResponseFormatError
-from fth_core.pagination import PaginationState
 
 
 def page(*items: dict[str, Any], more: bool = False) -> dict[str, Any]:

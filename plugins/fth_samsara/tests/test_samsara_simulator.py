@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fth_samsara.simulator import SamsaraSimulator
 from samsara_support import DAY
 
 from fth_core.sim import Fleet, SimRequest, SimResponse
+from fth_samsara.simulator import SamsaraSimulator
 
 
 def call(sim: SamsaraSimulator, path: str, key: str | None = None, **query: Any) -> SimResponse:

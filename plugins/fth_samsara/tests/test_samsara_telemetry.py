@@ -9,22 +9,22 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import fth_samsara
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from samsara_support import DAY, samsara_fleet
+
+import fth_samsara
+from fth_core.registry import EndpointRegistry
+from fth_core.sim import Fault, Fleet, SimServer
+from fth_core.telemetry import FlatBatch, fetch_telemetry
+from fth_core.testing import Simulation, assert_same_telemetry, simulated_provider
 from fth_samsara.join import METERS_PER_MILE
 from fth_samsara.settings import SamsaraSettings
 from fth_samsara.simulator import SamsaraSimulator
 from fth_samsara.telemetry import _tiered
 from fth_samsara.trips import fetch_trips
-from samsara_support import DAY, samsara_fleet
-
-from fth_core.registry import EndpointRegistry
-from fth_core.sim import Fault, Fleet, SimServer
-from fth_core.telemetry import FlatBatch, fetch_telemetry
-from fth_core.testing import Simulation, assert_same_telemetry, simulated_provider
 
 AS_OF = DAY + timedelta(days=10)
 
