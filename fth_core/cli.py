@@ -553,6 +553,11 @@ def demo(
             + yaml.safe_dump(document, sort_keys=False),
             encoding="utf-8",
         )
+        screen.print(
+            "fth demo: the built-in simulators play the provider APIs on 127.0.0.1 with a "
+            "simulated fleet, so no credentials are needed.",
+            highlight=False,
+        )
         for sim in sims:
             screen.print(
                 f"simulator {sim.provider}: {sim.base_url} ({vehicles} vehicles)", highlight=False
@@ -569,7 +574,10 @@ def demo(
         "\nRead it with pandas:\n"
         "    import pandas as pd\n"
         f"    df = pd.read_parquet({str(dataset)!r})\n"
-        "    print(df.groupby('provider', observed=True).size())",
+        "    print(df.groupby('provider', observed=True).size())\n"
+        f"Or: fth status -c {config_path}   and   "
+        f'fth query -c {config_path} "select provider, count(*) from telemetry group by 1"\n'
+        "Next, for real data: fth config init, set MOTIVE_API_KEY / SAMSARA_API_KEY, fth run.",
         highlight=False,
     )
     raise typer.Exit(summary.exit_code)
