@@ -14,9 +14,13 @@ from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec, ParsedR
 from fth_core.errors import (
     APIError,
     ConfigError,
+    EndpointNotFoundError,
     FthError,
+    NoPluginAnsweredError,
     PaginationError,
     ParameterError,
+    PluginConflictError,
+    ProviderNotFoundError,
     ResponseFormatError,
     TransportError,
 )
@@ -29,6 +33,7 @@ from fth_core.hookspecs import (
     hookimpl,
 )
 from fth_core.pagination import CursorPagination, OffsetPagination, PaginationState
+from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
 from fth_core.schema import TELEMETRY_COLUMNS, TELEMETRY_SCHEMA, enforce_telemetry_schema
@@ -47,11 +52,13 @@ __all__ = [
     "ConfigError",
     "CursorPagination",
     "EndpointDefinition",
+    "EndpointNotFoundError",
     "EndpointRegistry",
     "FetchFailure",
     "FlatBatch",
     "FthConfig",
     "FthError",
+    "NoPluginAnsweredError",
     "OffsetPagination",
     "PaginationError",
     "PaginationState",
@@ -59,15 +66,20 @@ __all__ = [
     "ParamSpec",
     "ParameterError",
     "ParsedResponse",
+    "PipelineError",
+    "PluginConflictError",
     "Provider",
     "ProviderConfig",
     "ProviderManager",
+    "ProviderNotFoundError",
     "ProviderSpec",
     "Quota",
     "RequestSpec",
     "ResponseFormatError",
+    "RunSummary",
     "TelemetryBatch",
     "TelemetryClient",
+    "TelemetryPipeline",
     "TransportError",
     "__version__",
     "enforce_telemetry_schema",

@@ -29,13 +29,21 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from fth_core.endpoints import EndpointDefinition, ParsedResponse, RequestSpec
-from fth_core.errors import APIError, FthError, PaginationError, ResponseFormatError, TransportError
+from fth_core.errors import (
+    APIError,
+    ConfigError,
+    FthError,
+    PaginationError,
+    ResponseFormatError,
+    TransportError,
+)
 from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
 from fth_core.ratelimit import RateGovernor
@@ -75,19 +83,22 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass
 class ClientStats:
-    """Counters for the run summary. ``wait_seconds`` is rate-limit waiting (tokens, pauses)."""
+    """Counters for the run summary. ``wait_seconds`` (time spent waiting for the rate governor,
+    summed over threads) is filled in by :attr:`fth_core.provider.Provider.stats`."""
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     errors: int = 0
+    wait_seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return {
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "errors": self.errors,
+            "wait_seconds": self.wait_seconds,
         }
 
 
@@ -149,6 +160,8 @@ class TelemetryClient:
         self.max_pages = max_pages
         self.stats = ClientStats()
         self._stats_lock = threading.Lock()  # many threads share one client
+        if proxy is not None and urlsplit(proxy).password:
+            register_secret(str(urlsplit(proxy).password))
         for value in (auth_headers or {}).values():
             register_secret(value)
             register_secret(value.split(" ", 1)[-1])
@@ -357,5 +370,8 @@ def _ssl_context(verify_ssl: bool | str, use_truststore: bool) -> ssl.SSLContext
         return context
     if isinstance(verify_ssl, str):
         # expanduser: the config check accepts "~/ca.pem", so the client must read it too.
-        return ssl.create_default_context(cafile=os.path.expanduser(verify_ssl))
+        try:
+            return ssl.create_default_context(cafile=os.path.expanduser(verify_ssl))
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"verify_ssl: cannot load CA bundle {verify_ssl}: {exc}") from None
     return verify_ssl

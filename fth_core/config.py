@@ -59,7 +59,8 @@ __all__ = [
     "parse_config",
 ]
 
-_SECRET_KEYS = {"api_key"}
+# Fields never echoed in a problem line or a repr (a proxy URL may carry user:password).
+_SECRET_KEYS = {"api_key", "proxy"}
 # Environment variables whose values are never echoed in a problem line, whatever field they fill.
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 # Errors about a whole section given as a scalar: the value adds nothing and may be a secret
@@ -106,7 +107,9 @@ class ProviderConfig(_Strict):
         default=False, description="trust the OS certificate store (fth-core[truststore])"
     )
     proxy: str | None = Field(
-        default=None, description="http(s)/socks5 URL; default: HTTPS_PROXY from the environment"
+        default=None,
+        repr=False,
+        description="http(s)/socks5 URL; default: HTTPS_PROXY from the environment",
     )
     rate_limit: RateLimitConfig = Field(
         default=RateLimitConfig(), description="default: the plugin's quota"

@@ -16,8 +16,11 @@ There are three roles:
 
 Fetch and flatten are ``firstresult`` hooks dispatched to the owning provider: an
 implementation returns ``None`` for a provider that is not its own, and the core raises
-:class:`~fth_core.errors.NoPluginAnsweredError` when nobody answers. Because they are hooks, a
-wrapper plugin (``hookwrapper=True``) can time, cache or enrich every provider's batches.
+:class:`~fth_core.errors.NoPluginAnsweredError` when nobody answers. A fetch implementation must
+therefore be a plain function that returns ``None`` or an iterator (from a helper generator);
+a generator function would answer for every provider, so it is refused at load time. Because
+they are hooks, a wrapper plugin (``hookwrapper=True``) can cache or enrich every provider's
+batches — to time a fetch, wrap the iterator it returns, since fetching happens as it is read.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from pydantic import BaseModel
 from fth_core.endpoints import EndpointDefinition
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from fth_core.provider import Provider
     from fth_core.sim import Fleet, SimulatedProvider
 
@@ -153,14 +158,14 @@ def fth_fetch_telemetry(
 @hookspec(firstresult=True)
 def fth_flatten_telemetry(
     provider: Provider, batch: TelemetryBatch[Any]
-) -> Mapping[str, Any] | None:
+) -> pa.Table | Mapping[str, Any] | None:
     """Turn one fetched batch into unified-schema columns.
 
     :param provider: the provider that fetched ``batch``.
     :param batch: a batch yielded by this plugin's :func:`fth_fetch_telemetry`.
     :return: a ``pyarrow.Table`` or a mapping of column name → sequence/array holding the
         columns of :data:`fth_core.schema.TELEMETRY_COLUMNS` (``provider`` may be omitted:
-        the core fills it); units mph, miles, degrees; timestamps UTC. ``None`` when the
-        provider is not this plugin's.
+        the core fills it, and a different value is an error); units mph, miles, degrees;
+        timestamps UTC. ``None`` when the provider is not this plugin's.
     """
     raise NotImplementedError

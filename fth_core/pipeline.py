@@ -281,7 +281,7 @@ class TelemetryPipeline:
         notify("provider_start", {"provider": provider.name, "windows": len(plan)})
         for index, (w_start, w_end) in enumerate(plan):
             try:
-                failures = self._run_window(provider, w_start, w_end, run, run_id)
+                failures = self._run_window(provider, w_start, w_end, run, f"{run_id}-{index}")
             except FthError as exc:
                 failures = [str(exc)]
             except Exception as exc:  # a plugin bug fails its provider only
@@ -297,10 +297,13 @@ class TelemetryPipeline:
             run.windows_done += 1
             run.watermark = w_end
             notify("window_done", {"provider": provider.name, "index": index, "end": w_end})
-        client = provider.client()
-        run.requests, run.retries = client.stats.requests, client.stats.retries
-        run.rate_limited = client.stats.rate_limited
-        run.wait_seconds = round(client.governor.wait_seconds, 3)
+        stats = provider.stats
+        run.requests, run.retries, run.rate_limited = (
+            stats.requests,
+            stats.retries,
+            stats.rate_limited,
+        )
+        run.wait_seconds = round(stats.wait_seconds, 3)
         notify("provider_done", {"provider": provider.name, "ok": run.ok})
         return run
 
@@ -310,9 +313,11 @@ class TelemetryPipeline:
         start: datetime,
         end: datetime,
         run: ProviderRun,
-        run_id: str,
+        window_id: str,
     ) -> list[str]:
-        """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
+        """Fetch, validate and commit one window; returns the fetch failures (empty = ok).
+
+        ``window_id`` (run id + window index) names the window's quarantine file."""
         tables: list[pa.Table] = []
         failures: list[str] = []
         for batch in fetch_telemetry(provider, start, end):
@@ -322,7 +327,8 @@ class TelemetryPipeline:
         valid, bad = split_invalid(table)
         with self._write_lock:  # providers share date partitions
             result: MergeResult = self.store.merge(valid)
-            run.quarantined += self.store.quarantine(bad, f"{run_id}-{provider.name}")
+            # One file per provider and window: windows of one run may share a date.
+            run.quarantined += self.store.quarantine(bad, f"{window_id}-{provider.name}")
             if not failures:
                 self.store.set_watermark(provider.name, end)
         run.rows_fetched += table.num_rows

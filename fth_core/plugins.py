@@ -12,6 +12,7 @@ loads none.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Iterable
@@ -101,6 +102,7 @@ class Plugins:
             key=key,
         )
         try:
+            _refuse_generator_dispatch(plugin)
             self.manager.register(plugin, name=key)
             self.manager.check_pending()
         except Exception as exc:  # any plugin bug must stay that plugin's problem
@@ -132,6 +134,23 @@ class Plugins:
                 )
         if self.manager.has_plugin(plugin_name):
             self.manager.unregister(name=plugin_name)
+
+
+_DISPATCHED = ("fth_fetch_telemetry", "fth_flatten_telemetry")
+
+
+def _refuse_generator_dispatch(plugin: object) -> None:
+    """A dispatched (firstresult) hook written as a generator function never returns ``None``:
+    calling it returns a generator even for other providers, so it would claim them all and
+    yield nothing. Such a plugin is refused with the reason."""
+    for name in _DISPATCHED:
+        function = getattr(plugin, name, None)
+        if function is not None and inspect.isgeneratorfunction(function):
+            raise pluggy.PluginValidationError(
+                plugin,
+                f"{name} is a generator function: return None for other providers and "
+                "a generator (e.g. from a helper) for your own",
+            )
 
 
 def _new_manager() -> pluggy.PluginManager:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from fth_core.client import TelemetryClient
+from fth_core.client import ClientStats, TelemetryClient
 from fth_core.config import FthConfig, ProviderConfig, format_validation_error
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
@@ -119,6 +120,14 @@ class Provider:
                 )
             return self._client
 
+    @property
+    def stats(self) -> ClientStats:
+        """Request counters so far, rate-limit waiting included; zeros (and no client built)
+        when this provider has not made a request."""
+        if self._client is None:
+            return ClientStats()
+        return replace(self._client.stats, wait_seconds=self._client.governor.wait_seconds)
+
     def iter_pages(self, endpoint_name: str, **params: Any) -> Iterator[list[Any]]:
         """Items page by page; params by their Python (snake_case) or API names."""
         for page in self.client().iter_pages(self.endpoint(endpoint_name), params):
@@ -180,6 +189,8 @@ class ProviderManager:
         providers: dict[str, Provider] = {}
         problems: list[str] = []
         for name, settings in config.providers.items():
+            if not settings.enabled and not registry.has(name):
+                continue  # kept in the config for later; its plugin need not be installed
             if not registry.has(name):
                 installed = ", ".join(registry.list_providers()) or "none"
                 problems.append(

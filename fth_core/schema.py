@@ -89,7 +89,8 @@ def enforce_telemetry_schema(
 ) -> pa.Table:
     """Coerce ``data`` to exactly :data:`TELEMETRY_SCHEMA` (order, types, encodings).
 
-    Missing optional columns become nulls; ``provider`` is filled from the argument when absent.
+    Missing optional columns become nulls; ``provider`` is filled from the argument when absent,
+    and when both are given they must agree (one plugin must not write another's rows).
     Extra columns are an error (they mean a plugin and the schema disagree), and so is a type
     that cannot be cast. Returns a new table; never mutates the input.
     """
@@ -123,6 +124,10 @@ def enforce_telemetry_schema(
     for name in ("provider", "provider_vehicle_id", "timestamp"):
         if table.column(name).null_count:
             raise ValueError(f"column {name} has nulls")
+    if provider is not None and n:
+        found = set(pc.unique(table.column("provider").cast(pa.string())).to_pylist())
+        if found != {provider}:
+            raise ValueError(f"provider column holds {sorted(found)}, not only {provider!r}")
     return table
 
 

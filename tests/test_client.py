@@ -181,7 +181,13 @@ def test_retryable_status_is_retried_then_succeeds(
     client = connect(server)
     assert client.fetch(ITEMS).items == [{"id": "1"}]
     assert statuses(server) == [status, 200]
-    assert client.stats.as_dict() == {"requests": 2, "retries": 1, "rate_limited": 0, "errors": 0}
+    assert client.stats.as_dict() == {
+        "requests": 2,
+        "retries": 1,
+        "rate_limited": 0,
+        "errors": 0,
+        "wait_seconds": 0.0,
+    }
 
 
 def test_read_timeout_is_retried(serve: Serve, connect: Connect) -> None:

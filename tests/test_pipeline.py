@@ -159,3 +159,43 @@ def test_reading_back_a_date_range_reads_only_those_partitions(
     frame = pipeline.load_date_range("2026-03-03", "2026-03-03")
     assert frame["timestamp"].dt.date.astype(str).unique().tolist() == ["2026-03-03"]
     assert len(pipeline.dataframe) > len(frame)
+
+
+def test_quarantined_rows_of_windows_sharing_a_date_are_all_kept(
+    acme: tuple[AcmeSimulator, SimServer], tmp_path: Path
+) -> None:
+    simulator, server = acme
+    original = simulator._positions
+
+    def first_row_bad(start, end):  # type: ignore[no-untyped-def]
+        items = original(start, end)
+        return [{**items[0], "lat": 123.0}, *items[1:]] if items else items
+
+    simulator._positions = first_row_bad  # type: ignore[method-assign]
+    # Two half-day windows on one date: each quarantines its own first row.
+    summary = pipeline_for(server, tmp_path, batch_increment_days=0.5).run(
+        end=DAY0 + timedelta(days=1)
+    )
+    files = list((tmp_path / "_quarantine").rglob("*.parquet"))
+    stored = sum(pa.parquet.read_table(p).num_rows for p in files)
+    assert summary.quarantined == stored == 2
+
+
+def test_a_provider_failing_before_its_first_request_fails_only_itself(
+    acme: tuple[AcmeSimulator, SimServer], tmp_path: Path
+) -> None:
+    _, server = acme
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n", encoding="utf-8")
+    config = acme_config(server.base_url, tmp_path / "data", default_start_date="2026-03-02")
+    broken = config.model_copy(
+        update={
+            "providers": {
+                "acme": config.providers["acme"].model_copy(update={"verify_ssl": str(bundle)})
+            }
+        }
+    )
+    with pytest.raises(PipelineError, match="CA bundle") as caught:
+        TelemetryPipeline.from_config(broken, acme_registry()).run(end=DAY0 + timedelta(days=1))
+    assert caught.value.partial_data_saved is False
+    assert caught.value.summary is not None

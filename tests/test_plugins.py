@@ -391,3 +391,20 @@ def test_fth_load_plugins_in_a_venv_selects_or_empties_the_registry(venv_python:
     only = run_fth("plugins", "--all", "--json", env=_venv_env("fakefleet"), python=venv_python)
     states = {p["distribution"]: p["skipped"] for p in json.loads(only.stdout)}
     assert states == {FLEET: False, "fth-fake-broken": True}
+
+
+def test_a_fetch_hook_written_as_a_generator_function_is_refused() -> None:
+    # Such a hook returns a generator even for other providers, claiming them all.
+    greedy = ModuleType("fth_greedy")
+
+    def fth_fetch_telemetry(provider: Any, start: Any, end: Any) -> Any:
+        if provider.name != "greedy":
+            return None
+        yield from ()
+
+    greedy.fth_fetch_telemetry = hookimpl(fth_fetch_telemetry)  # type: ignore[attr-defined]
+    plugins = Plugins()
+    info = plugins.register(greedy, "greedy", distribution="fth-greedy")
+    assert info.error is not None
+    assert "generator function" in info.error
+    assert not plugins.hook.fth_fetch_telemetry.get_hookimpls()

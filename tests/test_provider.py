@@ -403,3 +403,31 @@ def test_a_malformed_api_key_is_reported_without_its_value(
     assert caught.value.problems == ["providers.fakefleet.api_key: input should be a valid string"]
     assert KEY not in repr(caught.value)
     assert "12345678901234567890" not in str(caught.value)
+
+
+def test_a_disabled_provider_needs_no_installed_plugin(registry: EndpointRegistry) -> None:
+    config = parse_config({"providers": {"geotab": {"enabled": False}}}, env={})
+    with ProviderManager.from_config(config, registry) as manager:
+        assert manager.enabled_providers() == []
+
+
+def test_an_unreadable_ca_bundle_is_a_one_line_config_error(
+    registry: EndpointRegistry, tmp_path: Any
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n", encoding="utf-8")
+    settings = {"api_key": "k", "verify_ssl": str(bundle)}
+    provider = Provider.from_config("fakefleet", settings, registry)
+    with pytest.raises(ConfigError, match=r"verify_ssl: cannot load CA bundle .*ca\.pem"):
+        provider.client()
+    assert provider.stats.requests == 0  # reading stats builds no client
+
+
+def test_a_proxy_password_never_shows_in_reprs_or_errors() -> None:
+    config = ProviderConfig(api_key="k", proxy="http://user:pr0xy-pass@127.0.0.1:3128")
+    assert "pr0xy-pass" not in repr(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {"providers": {"x": {"api_key": "k", "proxy": "ftp://u:pr0xy-pass@h"}}}, env={}
+        )
+    assert "pr0xy-pass" not in str(caught.value)

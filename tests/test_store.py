@@ -179,3 +179,11 @@ def test_taking_the_lock_removes_temporary_files_left_by_a_killed_run(tmp_path: 
         pass
     assert not orphan.exists()
     assert store.read().num_rows == 1
+
+
+def test_a_batch_claiming_another_providers_rows_is_refused() -> None:
+    with pytest.raises(ValueError, match="provider column"):
+        enforce_telemetry_schema(
+            {"provider": ["samsara"], "provider_vehicle_id": ["1"], "timestamp": [T0]},
+            provider="motive",
+        )

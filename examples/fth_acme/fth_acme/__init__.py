@@ -1,4 +1,4 @@
-"""An example provider plugin: the fictional Acme telematics API, in about 150 lines.
+"""An example provider plugin: the fictional Acme telematics API, in under 200 lines.
 
 It shows everything a plugin needs: endpoint definitions, a :class:`ProviderSpec`, the three
 hooks, and a simulator so the core's conformance kit (and ``fth demo``) can run it. The Acme API

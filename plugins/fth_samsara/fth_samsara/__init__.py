@@ -44,6 +44,10 @@ def fth_fetch_telemetry(
 def fth_flatten_telemetry(
     provider: Provider, batch: TelemetryBatch[Any]
 ) -> Mapping[str, Any] | None:
-    if provider.name != SAMSARA.name or not isinstance(batch.items, SamsaraBatch):
+    if provider.name != SAMSARA.name:
         return None
+    if not isinstance(batch.items, SamsaraBatch):
+        raise TypeError(
+            f"samsara: cannot flatten {type(batch.items).__name__}; expected SamsaraBatch"
+        )
     return flatten(batch.items)

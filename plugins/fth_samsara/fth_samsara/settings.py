@@ -14,8 +14,8 @@ DEFAULT_ODOMETER_TOLERANCE = timedelta(minutes=30)
 # state in force at a window's start is found by looking back a full day.
 DEFAULT_ENGINE_STATE_MARGIN = timedelta(hours=24)
 
-# Endpoints whose rate tier may be overridden; the names are those the plugin registers.
-_TIERED = ("vehicles", "drivers", "vehicle_stats_history", "driver_vehicle_assignments", "trips")
+# Endpoints of the telemetry fetch whose rate tier may be overridden (the names it registers).
+_TIERED = ("vehicle_stats_history", "driver_vehicle_assignments")
 
 
 class SamsaraSettings(BaseModel):
