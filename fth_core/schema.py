@@ -8,13 +8,15 @@ mph, odometer in miles, heading in degrees from north, timestamps tz-aware UTC. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from fth_core.errors import ResponseFormatError
 
 __all__ = [
     "DEDUP_KEY",
@@ -24,6 +26,7 @@ __all__ = [
     "concat_telemetry",
     "dedup_keys",
     "enforce_telemetry_schema",
+    "parse_timestamps",
     "sort_telemetry",
     "split_invalid",
 ]
@@ -129,6 +132,26 @@ def enforce_telemetry_schema(
         if found != {provider}:
             raise ValueError(f"provider column holds {sorted(found)}, not only {provider!r}")
     return table
+
+
+def parse_timestamps(values: Sequence[str | None], provider: str) -> pa.Array:
+    """ISO-8601 / RFC 3339 strings (any fraction, ``Z`` or ``±HH:MM``; no offset means UTC) as
+    the schema's ``timestamp[us, UTC]``; ``None`` stays null.
+
+    Arrow's vectorised cast takes the common forms; pandas takes what Arrow refuses (nanosecond
+    fractions are floored to microseconds). Unreadable text is a :class:`ResponseFormatError`
+    naming ``provider``, not a crash.
+    """
+    target = TELEMETRY_SCHEMA.field("timestamp").type
+    try:
+        return pa.array(values, type=pa.string()).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise ResponseFormatError(f"{provider}: unreadable timestamp ({exc})") from None
+    return pa.array(parsed.dt.floor("us").astype("datetime64[us, UTC]"), type=target)
 
 
 def concat_telemetry(tables: list[pa.Table]) -> pa.Table:

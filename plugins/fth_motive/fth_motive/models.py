@@ -18,12 +18,12 @@ path never builds one per GPS point: it reads ``vehicle_locations`` as plain dic
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fth_core.openenum import UnknownEnumValueWarning, open_enum
+from fth_core.models import UnknownEnumValueWarning, UtcDatetime, open_enum
 from fth_motive.conventions import LOCATION_TYPES
 
 __all__ = [
@@ -41,17 +41,9 @@ __all__ = [
 ]
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _open_enum(field: str, *known: str) -> AfterValidator:
     return open_enum("Motive", field, known)
 
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 UserStatus = Annotated[str, _open_enum("user status", "active", "deactivated")]
 UserRole = Annotated[str, _open_enum("user role", "driver", "admin", "fleet_user")]

@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,6 +44,7 @@ from fth_core.errors import FthError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
+from fth_core.schema import parse_timestamps
 from fth_motive.conventions import (
     KM_PER_MILE,
     LOCATION_TYPES,
@@ -253,16 +253,6 @@ _END: Any = object()
 # -- flatten -----------------------------------------------------------------------------------
 
 
-def _timestamps(texts: list[Any]) -> pa.Array:
-    """ISO-8601 strings (``Z`` or ``±HH:MM``) as UTC microseconds; no offset means UTC."""
-    array = pa.array(texts, type=pa.string())
-    try:
-        return array.cast(_TS_TYPE)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601")
-        return pa.array(parsed, type=_TS_TYPE)
-
-
 def _floats(records: list[dict[str, Any]], key: str) -> pa.Array:
     return pa.array([r.get(key) for r in records], type=pa.float64())
 
@@ -270,7 +260,7 @@ def _floats(records: list[dict[str, Any]], key: str) -> pa.Array:
 def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
     records = history.records
-    times = _timestamps([r.get("located_at") for r in records])
+    times = parse_timestamps([r.get("located_at") for r in records], "motive")
     us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
     low = (history.start.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
     high = (history.end.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK

@@ -30,8 +30,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from fth_core.openenum import UnknownEnumValueWarning, open_enum
-from fth_core.openenum import warn_unknown as fth_warn_unknown
+from fth_core.models import UnknownEnumValueWarning, UtcDatetime, open_enum, to_utc
+from fth_core.models import warn_unknown as fth_warn_unknown
 
 __all__ = [
     "ASSIGNMENT_TYPES",
@@ -70,11 +70,6 @@ def _open_enum(field: str, known: frozenset[str]) -> AfterValidator:
     return open_enum("Samsara", field, known)
 
 
-def _utc(value: datetime) -> datetime:
-    # Samsara always sends Z; a value without a zone is read as UTC rather than refused.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _blank_as_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -87,10 +82,10 @@ def _quoted_int(value: Any) -> Any:
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
+    return None if value is None else to_utc(value)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc)]
+Timestamp = UtcDatetime
 """RFC 3339 with second, milli- or microsecond precision, as an aware UTC datetime."""
 OptionalTimestamp = Annotated[
     datetime | None, BeforeValidator(_blank_as_none), AfterValidator(_utc_or_none)

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 
 from fth_core.client import TelemetryClient
@@ -37,6 +36,7 @@ from fth_core.errors import FthError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
+from fth_core.schema import parse_timestamps
 from fth_samsara.endpoints import TelemetryTypes
 from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, join
 from fth_samsara.models import ENGINE_STATES, DriverVehicleAssignment, warn_unknown
@@ -49,7 +49,6 @@ __all__ = [
     "SamsaraBatch",
     "fetch_window",
     "flatten",
-    "parse_times",
 ]
 
 log = get_logger("fth.samsara")
@@ -63,23 +62,6 @@ _WINDOW_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryType
 
 def _us(moment: datetime) -> int:
     return (moment - _EPOCH) // _US
-
-
-def parse_times(values: Sequence[str | None]) -> pa.Array:
-    """RFC 3339 strings (second, milli- or microsecond precision, ``Z`` or an offset) as a
-    ``timestamp[us, UTC]`` array; ``None`` stays null. Vectorised (Arrow's cast), with pandas
-    for what Arrow refuses (e.g. nanosecond fractions, truncated to microseconds)."""
-    text = pa.array(values, type=pa.string())
-    try:
-        return text.cast(_TIMESTAMP)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        try:
-            parsed = pd.to_datetime(
-                pd.Series(list(values), dtype=object), utc=True, format="ISO8601"
-            )
-        except (ValueError, TypeError) as exc:
-            raise ResponseFormatError(f"samsara: unreadable timestamp ({exc})") from None
-        return pa.array(parsed.dt.floor("us").astype("datetime64[us, UTC]"), type=_TIMESTAMP)
 
 
 def _floats(values: list[Any], what: str) -> pa.Array:
@@ -248,7 +230,7 @@ class _StatsReader:
 
     @staticmethod
     def _times(rows: list[Any], codes: list[int]) -> tuple[I32, I64, Any]:
-        stamps = parse_times([row.get("time") for row in rows])
+        stamps = parse_timestamps([row.get("time") for row in rows], "samsara")
         valid = stamps.is_valid().to_numpy(zero_copy_only=False)
         if stamps.null_count:
             log.warning("samsara: %d readings without a time were skipped", stamps.null_count)

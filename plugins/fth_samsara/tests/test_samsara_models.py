@@ -11,6 +11,7 @@ import pytest
 
 from fth_core.errors import ResponseFormatError
 from fth_core.pagination import PaginationState
+from fth_core.schema import parse_timestamps
 from fth_samsara.endpoints import (
     ADDRESSES,
     DRIVER_VEHICLE_ASSIGNMENTS,
@@ -31,7 +32,6 @@ from fth_samsara.models import (
     Vehicle,
     VehicleStatsHistory,
 )
-from fth_samsara.telemetry import parse_times
 
 
 def page(*items: dict[str, Any], more: bool = False) -> dict[str, Any]:
@@ -511,13 +511,14 @@ def test_addresses_parse_circle_and_polygon_geofences() -> None:
 
 
 def test_the_bulk_path_reads_every_timestamp_precision() -> None:
-    stamps = parse_times(
+    stamps = parse_timestamps(
         [
             "2026-03-02T12:00:05Z",
             "2026-03-02T12:00:05.100Z",
             "2026-03-02T12:00:05.123456Z",
             None,
-        ]
+        ],
+        "samsara",
     )
     assert stamps.to_pylist() == [
         datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC),
@@ -528,7 +529,9 @@ def test_the_bulk_path_reads_every_timestamp_precision() -> None:
 
 
 def test_the_bulk_path_truncates_nanoseconds_and_converts_offsets() -> None:
-    stamps = parse_times(["2026-03-02T12:00:05.123456789Z", "2026-03-02T14:00:05+02:00"])
+    stamps = parse_timestamps(
+        ["2026-03-02T12:00:05.123456789Z", "2026-03-02T14:00:05+02:00"], "samsara"
+    )
     assert stamps.to_pylist() == [
         datetime(2026, 3, 2, 12, 0, 5, 123456, tzinfo=UTC),
         datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC),
@@ -537,4 +540,4 @@ def test_the_bulk_path_truncates_nanoseconds_and_converts_offsets() -> None:
 
 def test_an_unreadable_timestamp_is_a_format_error() -> None:
     with pytest.raises(ResponseFormatError, match="unreadable timestamp"):
-        parse_times(["yesterday"])
+        parse_timestamps(["yesterday"], "samsara")

@@ -1,18 +1,30 @@
-"""Open enumerations: provider values fth knows, without failing on the ones it does not.
+"""Building blocks for plugins' pydantic response models.
 
-Providers add enumeration values without notice (a new location type, a new assignment type).
-A page must never fail for that: the value is kept as it came and a
-:class:`UnknownEnumValueWarning` names the field, so the new value is visible but harmless.
+* Open enumerations: providers add enumeration values without notice (a new location type, a
+  new assignment type). A page must never fail for that: the value is kept as it came and an
+  :class:`UnknownEnumValueWarning` names the field, so the new value is visible but harmless.
+* :data:`UtcDatetime`: every provider timestamp as an aware UTC datetime, whatever offset it
+  was sent with; a value without one is read as UTC (both providers document UTC).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["UnknownEnumValueWarning", "open_enum", "warn_unknown"]
+__all__ = ["UnknownEnumValueWarning", "UtcDatetime", "open_enum", "to_utc", "warn_unknown"]
+
+
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive value is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class UnknownEnumValueWarning(UserWarning):
