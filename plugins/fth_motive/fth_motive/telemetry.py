@@ -67,7 +67,6 @@ log = get_logger("fth.motive")
 
 _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
-_TS_TYPE = pa.timestamp("us", tz="UTC")
 _KNOWN_TYPES = frozenset(LOCATION_TYPES)
 
 T = TypeVar("T")
