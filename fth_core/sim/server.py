@@ -252,13 +252,16 @@ def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
             if isinstance(outcome, Fault):
                 self._fault(request, outcome)
                 return
-            sim._record(request, outcome.status)
-            self.send_response(outcome.status)
-            for key, value in outcome.headers.items():
+            self._send(request, outcome)
+
+        def _send(self, request: SimRequest, response: SimResponse) -> None:
+            sim._record(request, response.status)
+            self.send_response(response.status)
+            for key, value in response.headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(outcome.body)))
+            self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            self.wfile.write(outcome.body)
+            self.wfile.write(response.body)
 
         def _fault(self, request: SimRequest, fault: Fault) -> None:
             if fault.kind == "reset":
@@ -286,13 +289,7 @@ def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
                 response = SimResponse.text(429, "Too Many Requests", headers)
             else:
                 response = SimResponse.text(fault.status, f"injected HTTP {fault.status}")
-            sim._record(request, response.status)
-            self.send_response(response.status)
-            for key, value in response.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
+            self._send(request, response)
 
         do_GET = _serve
         do_POST = _serve
