@@ -133,6 +133,7 @@ class RunSummary:
     last_timestamp: datetime | None
     partitions_touched: list[str]
     providers: dict[str, ProviderRun]
+    partitions_pruned: list[str] = field(default_factory=list)  # by storage.retention_days
 
     @property
     def exit_code(self) -> int:
@@ -240,7 +241,10 @@ class TelemetryPipeline:
                     for p in selected
                 }
                 runs = {name: future.result() for name, future in futures.items()}
+            retention = self.config.storage.retention_days
+            pruned = self.store.prune(retention) if retention is not None else []
             summary = self._summary(runs, started_at, time.monotonic() - clock)
+            summary.partitions_pruned = [day.isoformat() for day in pruned]
             state = self.store.load_state()
             state["last_run"] = summary.as_dict() | {"run_id": run_id}
             self.store.save_state(state)

@@ -27,7 +27,9 @@ def acme_registry() -> EndpointRegistry:
     return EndpointRegistry.from_plugins(plugins)
 
 
-def acme_config(base_url: str, dataset: Path, **pipeline: Any) -> FthConfig:
+def acme_config(
+    base_url: str, dataset: Path, retention_days: int | None = None, **pipeline: Any
+) -> FthConfig:
     return parse_config(
         {
             "providers": {
@@ -40,7 +42,7 @@ def acme_config(base_url: str, dataset: Path, **pipeline: Any) -> FthConfig:
                 }
             },
             "pipeline": {"lookback_days": 1, "batch_increment_days": 1, **pipeline},
-            "storage": {"parquet_path": str(dataset)},
+            "storage": {"parquet_path": str(dataset), "retention_days": retention_days},
         },
         env={},
     )

@@ -199,3 +199,23 @@ def test_a_provider_failing_before_its_first_request_fails_only_itself(
         TelemetryPipeline.from_config(broken, acme_registry()).run(end=DAY0 + timedelta(days=1))
     assert caught.value.partial_data_saved is False
     assert caught.value.summary is not None
+
+
+def test_a_run_applies_the_retention_period(
+    acme: tuple[AcmeSimulator, SimServer], tmp_path: Path
+) -> None:
+    _, server = acme
+    pipeline_for(server, tmp_path).run(end=DAY0 + timedelta(days=3))
+    # Data from 2026-03-02..04; a retention that ends on 03-03 drops 03-02 only.
+    days = (datetime.now(UTC).date() - DAY0.date()).days
+    config = acme_config(
+        server.base_url, tmp_path, default_start_date="2026-03-02", retention_days=days - 1
+    )
+    summary = TelemetryPipeline.from_config(config, acme_registry()).run(
+        end=DAY0 + timedelta(days=3)
+    )
+    assert summary.partitions_pruned == ["2026-03-02"]
+    assert [d.isoformat() for d in pipeline_for(server, tmp_path).store.partitions()] == [
+        "2026-03-03",
+        "2026-03-04",
+    ]
