@@ -136,4 +136,8 @@ def print_summary(summary: RunSummary) -> None:
         f"{len(summary.partitions_touched)} partition(s) written in {summary.elapsed_seconds:.1f}s",
         highlight=False,
     )
+    if summary.partitions_pruned:
+        pruned = summary.partitions_pruned
+        line = f"retention: removed {len(pruned)} partition(s) up to {pruned[-1]}"
+        out.print(line, highlight=False)
     out.print(f"dataset: {summary.dataset} ({human_bytes(summary.dataset_bytes)})", highlight=False)
