@@ -6,8 +6,10 @@ plain line per committed or failed window, so logs stay greppable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from fth_core.pipeline import RunSummary
+from fth_core.pipeline import ProviderRun, RunSummary
 
 __all__ = ["RunProgress", "console", "human_bytes", "print_summary"]
 
@@ -90,35 +92,31 @@ def human_bytes(size: float) -> str:
 
 def print_summary(summary: RunSummary) -> None:
     out = console()
+    # One column per provider, one row per figure: stays readable on an 80-column terminal
+    # whatever the number of figures, and a hub rarely has more than a few providers.
+    runs = list(summary.providers.values())
     table = Table(
-        "provider",
-        "rows",
-        "new",
-        "dupes",
-        "quarantined",
-        "vehicles",
-        "requests",
-        "retries",
-        "429s",
-        "waited",
-        "status",
-        title=f"fth run: {summary.status}",
+        "", *[run.name for run in runs], title=f"fth run: {summary.status}", box=box.SIMPLE_HEAD
     )
-    for run in summary.providers.values():
-        status = "ok" if run.failed_window is None else f"stopped at window {run.failed_window + 1}"
-        table.add_row(
-            run.name,
-            str(run.rows_fetched),
-            str(run.rows_added),
-            str(run.duplicates),
-            str(run.quarantined),
-            str(len(run.vehicle_ids)),
-            str(run.requests),
-            str(run.retries),
-            str(run.rate_limited),
-            f"{run.wait_seconds:.1f}s",
-            status,
-        )
+    figures: list[tuple[str, Callable[[ProviderRun], str]]] = [
+        ("rows fetched", lambda r: f"{r.rows_fetched:,}"),
+        ("new rows", lambda r: f"{r.rows_added:,}"),
+        ("duplicates replaced", lambda r: f"{r.duplicates:,}"),
+        ("quarantined", lambda r: f"{r.quarantined:,}"),
+        ("vehicles", lambda r: f"{len(r.vehicle_ids):,}"),
+        ("requests", lambda r: f"{r.requests:,}"),
+        ("retries", lambda r: f"{r.retries:,}"),
+        ("429s", lambda r: f"{r.rate_limited:,}"),
+        ("rate-limit wait", lambda r: f"{r.wait_seconds:.1f}s"),
+        (
+            "status",
+            lambda r: (
+                "ok" if r.failed_window is None else f"stopped at window {r.failed_window + 1}"
+            ),
+        ),
+    ]
+    for label, show in figures:
+        table.add_row(label, *[show(run) for run in runs])
     out.print(table)
     for run in summary.providers.values():
         for failure in run.failures[:5]:
