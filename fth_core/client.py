@@ -13,6 +13,11 @@ path for every request:
 
 Paging (:meth:`iter_pages`) follows the endpoint's pagination style and stops with an error on
 a repeated cursor or past ``max_pages``.
+
+Bodies are decoded to plain JSON (dicts and lists) unless the call passes a ``decoder``: a
+typed ``msgspec.json.Decoder`` (a Struct per page, for the bulk telemetry path: no dict per
+point) or any ``bytes -> object`` callable. Pagination and item extraction read keys from
+either form.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -48,7 +53,10 @@ from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
 from fth_core.ratelimit import RateGovernor
 
-__all__ = ["ClientStats", "TelemetryClient", "parse_retry_after"]
+__all__ = ["BodyDecoder", "ClientStats", "TelemetryClient", "parse_retry_after"]
+
+BodyDecoder = msgspec.json.Decoder[Any] | Callable[[bytes], Any]
+"""What ``decoder=`` accepts: a ``msgspec.json.Decoder`` (typed or not) or ``bytes -> body``."""
 
 log = get_logger("fth.client")
 
@@ -312,16 +320,32 @@ class TelemetryClient:
         *,
         typed: bool = True,
         headers: Mapping[str, str] | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> ParsedResponse:
-        """One page of ``endpoint``: build, send, decode, parse."""
+        """One page of ``endpoint``: build, send, decode, parse.
+
+        ``decoder`` replaces the generic JSON decode for this call (see the module doc); a body
+        it rejects (invalid JSON, or JSON that does not fit its type) is a
+        :class:`ResponseFormatError`, like invalid JSON on the generic path.
+        """
         request = endpoint.build_request(params, state, headers)
         response = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+        where = f"{self.provider}: {request.method} {request.path}"
         try:
-            body = msgspec.json.decode(response.content)
+            if decoder is None:
+                body = msgspec.json.decode(response.content)
+            elif isinstance(decoder, msgspec.json.Decoder):
+                body = decoder.decode(response.content)
+            else:
+                body = decoder(response.content)
+        except msgspec.ValidationError as exc:
+            raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
         except msgspec.DecodeError as exc:
-            raise ResponseFormatError(
-                f"{self.provider}: {request.method} {request.path} returned invalid JSON ({exc})"
-            ) from None
+            raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
+        except ValueError as exc:  # another decoder's invalid input (orjson, json, pydantic)
+            if decoder is None:  # pragma: no cover - msgspec raises DecodeError only
+                raise
+            raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
         return endpoint.parse_response(body, state, typed=typed)
 
     def iter_pages(
@@ -331,11 +355,14 @@ class TelemetryClient:
         *,
         typed: bool = True,
         headers: Mapping[str, str] | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> Iterator[ParsedResponse]:
         """Every page of ``endpoint`` in order, until its pagination says the walk is done."""
         state: PaginationState | None = PaginationState()
         while state is not None:
-            page = self.fetch(endpoint, params, state, typed=typed, headers=headers)
+            page = self.fetch(
+                endpoint, params, state, typed=typed, headers=headers, decoder=decoder
+            )
             yield page
             state = page.next_state
             if state is not None and state.pages_fetched >= self.max_pages:
@@ -350,10 +377,12 @@ class TelemetryClient:
         *,
         typed: bool = True,
         headers: Mapping[str, str] | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> list[Any]:
         """All items of ``endpoint`` across pages."""
         items: list[Any] = []
-        for page in self.iter_pages(endpoint, params, typed=typed, headers=headers):
+        pages = self.iter_pages(endpoint, params, typed=typed, headers=headers, decoder=decoder)
+        for page in pages:
             items.extend(page.items)
         return items
 

@@ -18,10 +18,11 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fth_core.errors import ParameterError, ResponseFormatError
-from fth_core.pagination import Pagination, PaginationState
+from fth_core.pagination import MISSING, Pagination, PaginationState, lookup
 
 __all__ = [
     "EndpointDefinition",
@@ -290,25 +291,26 @@ class EndpointDefinition:
         return RequestSpec(self.method, path, tuple(pairs), tuple(merged.values()))
 
     def extract_items(self, body: Any) -> list[Any]:
-        """The raw item dicts of a decoded page (unwrapped, ``null`` as empty)."""
+        """The raw items of a decoded page (unwrapped, ``null`` as empty): dicts, or whatever a
+        caller's typed decoder made of them (keys are read with
+        :func:`~fth_core.pagination.lookup`, from mappings or attributes)."""
         if self.items_key is None:
             raw = body
         else:
-            if not isinstance(body, dict) or self.items_key not in body:
+            raw = lookup(body, self.items_key)
+            if raw is MISSING:
                 raise ResponseFormatError(f"{self.key}: response has no {self.items_key!r} list")
-            raw = body[self.items_key]
         if raw is None:
             return []
         if not isinstance(raw, list):
             raise ResponseFormatError(f"{self.key}: {self.items_key!r} is not a list")
         if self.item_wrapper is None:
             return raw
-        try:
-            return [record[self.item_wrapper] for record in raw]
-        except (KeyError, TypeError):
-            raise ResponseFormatError(
-                f"{self.key}: records are not wrapped in {self.item_wrapper!r}"
-            ) from None
+        wrapper = self.item_wrapper
+        items = [lookup(record, wrapper) for record in raw]
+        if any(item is MISSING for item in items):
+            raise ResponseFormatError(f"{self.key}: records are not wrapped in {wrapper!r}")
+        return items
 
     def parse_response(
         self, body: Any, state: PaginationState | None = None, *, typed: bool = True
@@ -321,8 +323,10 @@ class EndpointDefinition:
         raw = self.extract_items(body)
         items: list[Any] = raw
         if typed and self.item_model is not None:
+            # Items a typed decoder made (Structs) go back to their wire form for the model.
+            plain = msgspec.to_builtins(raw) if _structs(raw) else raw
             try:
-                items = _adapter(self.item_model).validate_python(raw)
+                items = _adapter(self.item_model).validate_python(plain)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
@@ -354,6 +358,10 @@ class EndpointDefinition:
                 for p in self.params
             ],
         }
+
+
+def _structs(items: list[Any]) -> bool:
+    return any(isinstance(item, msgspec.Struct) for item in items)
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}

@@ -10,16 +10,61 @@
 
 A style never performs I/O: it adds its parameters to a query and reads the next state from a
 decoded body, so it is tested without a server and shared by every endpoint that pages alike.
+The body may be plain JSON (dicts) or typed (a ``msgspec.Struct`` decoded by a caller's
+decoder): :func:`lookup` reads a wire key from either.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+import msgspec
 
 from fth_core.errors import PaginationError, ResponseFormatError
 
-__all__ = ["CursorPagination", "OffsetPagination", "Pagination", "PaginationState"]
+__all__ = [
+    "MISSING",
+    "CursorPagination",
+    "OffsetPagination",
+    "Pagination",
+    "PaginationState",
+    "lookup",
+]
+
+MISSING: Final[Any] = object()
+"""What :func:`lookup` returns for a key the value does not have."""
+
+_STRUCT_NAMES: dict[type[msgspec.Struct], dict[str, str]] = {}
+
+
+def _attribute(struct: type[msgspec.Struct], key: str) -> str:
+    """The attribute of ``struct`` holding wire key ``key`` (its ``rename``/``field(name=)``)."""
+    names = _STRUCT_NAMES.get(struct)
+    if names is None:
+        names = {f.encode_name: f.name for f in msgspec.structs.fields(struct)}
+        _STRUCT_NAMES[struct] = names
+    return names.get(key, key)
+
+
+def lookup(value: Any, key: str) -> Any:
+    """``value``'s wire key ``key``, from a mapping or an object's attributes; :data:`MISSING`
+    when absent (``msgspec.UNSET`` counts as absent).
+
+    A ``msgspec.Struct`` is read by encoded name, so ``end_cursor: str =
+    msgspec.field(name="endCursor")`` answers ``"endCursor"`` just as a field named so does.
+    Strings, numbers and lists have no keys.
+    """
+    if isinstance(value, Mapping):
+        return value.get(key, MISSING)
+    if isinstance(value, msgspec.Struct):
+        found = getattr(value, _attribute(type(value), key), MISSING)
+    elif value is None or isinstance(value, str | int | float | list | tuple):
+        return MISSING
+    else:
+        found = getattr(value, key, MISSING)
+    return MISSING if found is msgspec.UNSET else found
 
 
 @dataclass(frozen=True)
@@ -50,9 +95,9 @@ class Pagination(Protocol):
 def _dig(body: Any, path: tuple[str, ...], what: str) -> Any:
     value = body
     for key in path:
-        if not isinstance(value, dict) or key not in value:
+        value = lookup(value, key)
+        if value is MISSING:
             raise ResponseFormatError(f"response has no {'.'.join(path)} ({what})")
-        value = value[key]
     return value
 
 
@@ -118,7 +163,7 @@ class CursorPagination:
         # Stop on the flag, never on the cursor: a last page may still carry a cursor.
         if not has_next:
             return None
-        cursor = block.get(self.cursor_key)
+        cursor = lookup(block, self.cursor_key)
         if not isinstance(cursor, str) or not cursor:
             raise PaginationError(f"{self.has_next_key} is true but {self.cursor_key} is empty")
         if cursor in state.seen_cursors:

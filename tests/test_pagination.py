@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
+from pydantic import BaseModel
 
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import PaginationError, ResponseFormatError
-from fth_core.pagination import CursorPagination, OffsetPagination, PaginationState
+from fth_core.pagination import (
+    MISSING,
+    CursorPagination,
+    OffsetPagination,
+    PaginationState,
+    lookup,
+)
 from fth_core.sim.server import SimServer
 from fth_core.sim.wire import SimRequest, SimResponse
 
@@ -212,3 +223,138 @@ def test_offset_walk_stops_with_an_error_past_max_pages(serve: Serve, connect: C
     with pytest.raises(PaginationError, match="more than 5 pages"):
         connect(server, max_pages=5).fetch_all(OFFSET_ENDPOINT)
     assert len(server.requests()) == 5
+
+
+# -- typed bodies: a caller's decoder makes Structs instead of dicts ------------------------
+class CursorBlock(msgspec.Struct):
+    # Fields named like the wire keys.
+    hasNextPage: bool
+    endCursor: str | None = None
+
+
+class IdItem(msgspec.Struct):
+    id: int
+
+
+class CursorPage(msgspec.Struct):
+    data: list[IdItem] | None
+    pagination: CursorBlock
+
+
+class OffsetBlock(msgspec.Struct):
+    # Renamed fields: the walk reads them by their wire names.
+    number: int = msgspec.field(name="page_no")
+    size: int = msgspec.field(name="per_page")
+    total: int = 0
+
+
+class VehiclesPage(msgspec.Struct):
+    vehicles: list[IdItem]
+    pagination: OffsetBlock
+
+
+class IdModel(BaseModel):
+    id: int
+
+
+def test_lookup_reads_mappings_struct_wire_names_and_attributes() -> None:
+    assert lookup({"a": None}, "a") is None
+    assert lookup({"a": 1}, "b") is MISSING
+    block = OffsetBlock(number=2, size=50, total=7)
+    assert (lookup(block, "page_no"), lookup(block, "per_page"), lookup(block, "total")) == (
+        2,
+        50,
+        7,
+    )
+    assert lookup(block, "number") == 2  # the attribute name answers too
+    assert lookup(block, "absent") is MISSING
+    assert lookup(SimpleNamespace(data=[1]), "data") == [1]
+    assert lookup(msgspec.defstruct("U", [("x", int, msgspec.UNSET)])(), "x") is MISSING
+    for scalar in (None, "text", 3, [1]):
+        assert lookup(scalar, "data") is MISSING
+
+
+def test_cursor_and_offset_styles_advance_on_struct_bodies() -> None:
+    body = CursorPage(data=[], pagination=CursorBlock(hasNextPage=True, endCursor="c1"))
+    state = CursorPagination().advance(body, PaginationState(), 0)
+    assert state is not None
+    assert state.cursor == "c1"
+    page = VehiclesPage(vehicles=[IdItem(1)], pagination=OffsetBlock(number=1, size=1, total=3))
+    assert OffsetPagination().advance(page, PaginationState(), 1) == PaginationState(
+        page_no=2, page_size=1, pages_fetched=1
+    )
+
+
+def test_cursor_walk_over_struct_decoded_pages(serve: Serve, connect: Connect) -> None:
+    server = serve(
+        _cursor_pages(
+            {
+                None: ([1, 2], "c1", True),
+                "c1": ([], "c2", True),
+                "c2": ([3], "", False),
+            }
+        )
+    )
+    client = connect(server)
+    pages = list(client.iter_pages(CURSOR_ENDPOINT, decoder=msgspec.json.Decoder(CursorPage)))
+    assert all(isinstance(page.body, CursorPage) for page in pages)
+    items = [item for page in pages for item in page.items]
+    assert items == [IdItem(1), IdItem(2), IdItem(3)]
+    assert [r.query.get("after") for r in server.requests("/fleet/gps")] == [None, ["c1"], ["c2"]]
+
+
+def test_offset_walk_over_struct_decoded_pages(serve: Serve, connect: Connect) -> None:
+    server = serve(_offset_server(total=120, cap=50))
+    decoder = msgspec.json.Decoder(VehiclesPage)
+    items = connect(server).fetch_all(OFFSET_ENDPOINT, decoder=decoder)
+    assert items == [IdItem(i) for i in range(120)]
+    assert [r.query["per_page"] for r in server.requests()] == [["100"], ["50"], ["50"]]
+
+
+def test_a_plain_callable_decoder_is_used(serve: Serve, connect: Connect) -> None:
+    server = serve(_offset_server(total=3, cap=50))
+    items = connect(server).fetch_all(OFFSET_ENDPOINT, decoder=json.loads)
+    assert items == [{"id": 0}, {"id": 1}, {"id": 2}]
+
+
+def test_typed_items_validate_struct_items_through_their_wire_form(
+    serve: Serve, connect: Connect
+) -> None:
+    endpoint = dataclasses.replace(OFFSET_ENDPOINT, item_model=IdModel)
+    server = serve(_offset_server(total=2, cap=50))
+    decoder = msgspec.json.Decoder(VehiclesPage)
+    assert connect(server).fetch_all(endpoint, decoder=decoder) == [IdModel(id=0), IdModel(id=1)]
+
+
+def _answer(body: bytes) -> Any:
+    def handler(request: SimRequest) -> SimResponse:
+        return SimResponse(200, body, {"Content-Type": "application/json"})
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"data": [{"id": "x"}], "pagination": {"hasNextPage": false}}',
+            r"returned an unexpected body \(Expected `int`, got `str` - at `\$\.data\[0\]\.id`\)",
+        ),
+        (b'{"data": []}', "unexpected body .*missing required field `pagination`"),
+        (b'{"data": [', "returned invalid JSON"),
+    ],
+)
+def test_a_body_that_does_not_fit_the_struct_is_a_one_line_format_error(
+    serve: Serve, connect: Connect, body: bytes, message: str
+) -> None:
+    server = serve(_answer(body))
+    with pytest.raises(ResponseFormatError, match=message) as caught:
+        connect(server).fetch(CURSOR_ENDPOINT, decoder=msgspec.json.Decoder(CursorPage))
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("sim: GET /fleet/gps ")
+
+
+def test_a_callable_decoders_value_error_is_a_format_error(serve: Serve, connect: Connect) -> None:
+    server = serve(_answer(b"{not json"))
+    with pytest.raises(ResponseFormatError, match="unexpected body"):
+        connect(server).fetch(CURSOR_ENDPOINT, decoder=json.loads)

@@ -12,8 +12,8 @@ Rules every model follows (facts from PROVIDERS.md §1 and §6):
   are converted; a value without an offset is read as UTC, the zone Motive documents.
 
 These models serve the typed API (``Provider.fetch_all``, ``to_dataframe``). The telemetry bulk
-path never builds one per GPS point: it reads ``vehicle_locations`` as plain dicts (see
-:mod:`fth_motive.telemetry`).
+path never builds one per GPS point: it decodes ``vehicle_locations`` into the msgspec Structs of
+:mod:`fth_motive.wire` (see :mod:`fth_motive.telemetry`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Fetch (:func:`fetch_locations`)
        window (:func:`request_days`), split into ranges of at most ``max_days_per_request``
        days; each day is requested once. Requests run concurrently on a thread pool sized by
        the provider's ``max_concurrency``; the shared client enforces the rate limit.
-    3. Each answer is decoded to plain dicts (no per-point pydantic) and yielded as one
+    3. Each answer is decoded straight into the msgspec Structs of :mod:`fth_motive.wire` (no
+       dict and no pydantic model per point) and yielded as one
        :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
        fails is yielded as a batch whose ``failures`` name the vehicle; the other vehicles
        still arrive.
@@ -19,15 +20,16 @@ Units
     and miles.
 
 Flatten (:func:`flatten_locations`)
-    Columns are built from the dicts with list comprehensions and pyarrow: timestamps to UTC
-    (offsets too), the window trimmed to ``[start, end)``, the odometer from ``true_odometer``
-    falling back to ``odometer``, the driver's id and ``"First Last"``, VIN and fleet number
-    from the roster, and ``engine_state`` from :func:`fth_motive.conventions.engine_states`.
+    Columns are built from the Structs (by attribute) with list comprehensions and pyarrow:
+    timestamps to UTC (offsets too), the window trimmed to ``[start, end)``, the odometer from
+    ``true_odometer`` falling back to ``odometer``, the driver's id and ``"First Last"``, VIN
+    and fleet number from the roster, and ``engine_state`` from
+    :func:`fth_motive.conventions.engine_states`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +55,7 @@ from fth_motive.conventions import (
 )
 from fth_motive.models import Vehicle
 from fth_motive.settings import MotiveSettings
+from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, BreadcrumbDriver, as_breadcrumbs
 
 __all__ = [
     "LocationHistory",
@@ -96,7 +99,8 @@ class RosterVehicle:
 class LocationHistory:
     """The items of one telemetry batch: a vehicle's raw breadcrumbs for whole days.
 
-    ``records`` are the unwrapped ``vehicle_location`` dicts exactly as decoded, for the days
+    ``records`` are the unwrapped ``vehicle_location`` s as decoded (:class:`Breadcrumb` s;
+    dicts of the same shape are accepted too), for the days
     ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
     records the units that were requested. Flatten keeps only ``[start, end)``.
     """
@@ -107,7 +111,7 @@ class LocationHistory:
     start: datetime
     end: datetime
     metric: bool
-    records: list[dict[str, Any]]
+    records: Sequence[Breadcrumb | Mapping[str, Any]]
 
 
 # -- days --------------------------------------------------------------------------------------
@@ -167,14 +171,17 @@ def fetch_days(
     vehicle: RosterVehicle,
     first: date,
     last: date,
-) -> list[dict[str, Any]]:
-    """One vehicle's breadcrumbs for ``first``..``last``, as decoded dicts.
+) -> list[Breadcrumb]:
+    """One vehicle's breadcrumbs for ``first``..``last``, decoded as :class:`Breadcrumb` s.
 
     The request carries ``X-Metric-Units`` equal to the vehicle's own ``metric_units``.
     """
     params = {"vehicle_id": vehicle.id, "start_date": first, "end_date": last}
     units = {METRIC_UNITS_HEADER: "true" if vehicle.metric_units else "false"}
-    items: list[dict[str, Any]] = client.fetch(endpoint, params, typed=False, headers=units).items
+    page = client.fetch(
+        endpoint, params, typed=False, headers=units, decoder=LOCATIONS_PAGE_DECODER
+    )
+    items: list[Breadcrumb] = page.items
     return items
 
 
@@ -199,13 +206,13 @@ def fetch_locations(
         end.isoformat(),
     )
 
-    def work(task: tuple[RosterVehicle, date, date]) -> list[dict[str, Any]]:
+    def work(task: tuple[RosterVehicle, date, date]) -> list[Breadcrumb]:
         vehicle, a, b = task
         return fetch_days(client, endpoint, vehicle, a, b)
 
     for (vehicle, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
         failures: tuple[FetchFailure, ...] = ()
-        records: list[dict[str, Any]] = []
+        records: list[Breadcrumb] = []
         error = future.exception()
         if error is None:
             records = future.result()
@@ -252,14 +259,14 @@ _END: Any = object()
 # -- flatten -----------------------------------------------------------------------------------
 
 
-def _floats(records: list[dict[str, Any]], key: str) -> pa.Array:
-    return pa.array([r.get(key) for r in records], type=pa.float64())
+def _floats(values: list[int | float | None]) -> pa.Array:
+    return pa.array(values, type=pa.float64())
 
 
 def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
-    records = history.records
-    times = parse_timestamps([r.get("located_at") for r in records], "motive")
+    records = as_breadcrumbs(history.records)
+    times = parse_timestamps([r.located_at for r in records], "motive")
     us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
     low = (history.start.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
     high = (history.end.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
@@ -276,12 +283,14 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         times = times.take(pa.array(keep))
     n = len(records)
 
-    speed = _floats(records, "speed")
-    odometer = pc.coalesce(_floats(records, "true_odometer"), _floats(records, "odometer"))
+    speed = _floats([r.speed for r in records])
+    odometer = pc.coalesce(
+        _floats([r.true_odometer for r in records]), _floats([r.odometer for r in records])
+    )
     if history.metric:
         speed = pc.divide(speed, KM_PER_MILE)
         odometer = pc.divide(odometer, KM_PER_MILE)
-    kinds = [r.get("type") for r in records]
+    kinds = [r.type for r in records]
     unknown = {k for k in kinds if k is not None and k not in _KNOWN_TYPES}
     if unknown:
         log.warning(
@@ -290,30 +299,30 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
             ", ".join(sorted(map(str, unknown))),
         )
     speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
-    drivers = [r.get("driver") for r in records]
+    drivers = [r.driver for r in records]
     vehicle = history.vehicle
     return {
         "provider_vehicle_id": pa.array([vehicle.id] * n, type=pa.string()),
         "vin": pa.array([vehicle.vin] * n, type=pa.string()),
         "fleet_number": pa.array([vehicle.fleet_number] * n, type=pa.string()),
         "timestamp": times,
-        "latitude": _floats(records, "lat"),
-        "longitude": _floats(records, "lon"),
+        "latitude": _floats([r.lat for r in records]),
+        "longitude": _floats([r.lon for r in records]),
         "speed_mph": speed,
-        "heading_degrees": _floats(records, "bearing"),
+        "heading_degrees": _floats([r.bearing for r in records]),
         "engine_state": engine_states(pa.array(kinds, type=pa.string()), speeds),
         "driver_id": pa.array(
-            [None if d is None or d.get("id") is None else str(d["id"]) for d in drivers],
+            [None if d is None or d.id is None else str(d.id) for d in drivers],
             type=pa.string(),
         ),
         "driver_name": pa.array([_full_name(d) for d in drivers], type=pa.string()),
-        "location_description": pa.array([r.get("description") for r in records], type=pa.string()),
+        "location_description": pa.array([r.description for r in records], type=pa.string()),
         "odometer": odometer,
     }
 
 
-def _full_name(driver: dict[str, Any] | None) -> str | None:
+def _full_name(driver: BreadcrumbDriver | None) -> str | None:
     if driver is None:
         return None
-    name = f"{driver.get('first_name') or ''} {driver.get('last_name') or ''}".strip()
+    name = f"{driver.first_name or ''} {driver.last_name or ''}".strip()
     return name or None

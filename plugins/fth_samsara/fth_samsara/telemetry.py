@@ -13,8 +13,9 @@ Fetch of ``[start, end)`` (README "Telemetry fetch"):
 3. per batch of vehicles, ``/fleet/driver-vehicle-assignments`` for the window, ≤ 50 vehicle
    ids per request, requests in parallel within the endpoint's 5/s tier.
 
-Pages are read as dicts (``typed=False``) into numpy/pyarrow columns: no pydantic model per
-reading. :func:`flatten` runs :func:`fth_samsara.join.join` and builds unified-schema columns.
+Pages are decoded straight into the msgspec Structs of :mod:`fth_samsara.wire` (no dict and
+no pydantic model per reading) and read into numpy/pyarrow columns by attribute.
+:func:`flatten` runs :func:`fth_samsara.join.join` and builds unified-schema columns.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ from fth_samsara.endpoints import TelemetryTypes
 from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, join
 from fth_samsara.models import ENGINE_STATES, DriverVehicleAssignment, warn_unknown
 from fth_samsara.settings import SamsaraSettings
+from fth_samsara.wire import (
+    STATS_PAGE_DECODER,
+    EngineStateReading,
+    GpsPoint,
+    OdometerReading,
+    StatsRecord,
+    as_stats_records,
+)
 
 __all__ = [
     "Assignments",
@@ -56,7 +65,7 @@ log = get_logger("fth.samsara")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_STATE_CODES = {name: code for code, name in enumerate(ENGINE_STATE_NAMES)}
+_STATE_CODES: dict[str | None, int] = {name: code for code, name in enumerate(ENGINE_STATE_NAMES)}
 _WINDOW_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER)
 
 
@@ -174,7 +183,8 @@ class SamsaraBatch:
 
 
 class _StatsReader:
-    """Reads stats/history pages (dict items) into columns, one vehicle code per id.
+    """Reads stats/history pages (:class:`~fth_samsara.wire.StatsRecord` items, or dicts of the
+    same shape) into columns, one vehicle code per id.
 
     A vehicle that reappears on a later page keeps its code, so its readings merge by id.
     """
@@ -188,39 +198,39 @@ class _StatsReader:
         self._odometer: list[Readings] = []
         self._unknown_states: set[str] = set()
 
-    def _code(self, record: Any) -> int:
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+    def _code(self, record: StatsRecord) -> int:
+        vehicle_id = record.id
+        if vehicle_id is None:
             raise ResponseFormatError("samsara: a stats/history item has no vehicle id")
-        vehicle_id: str = record["id"]
         code = self.codes.get(vehicle_id)
-        external = record.get("externalIds") or {}
+        vin = None if record.external_ids is None else record.external_ids.vin
         if code is None:
             code = self.codes[vehicle_id] = len(self.codes)
-            self.names.append(record.get("name"))
-            self.vins.append(external.get("samsara.vin"))
+            self.names.append(record.name)
+            self.vins.append(vin)
         else:  # a vehicle split over pages: keep what an earlier part lacked
-            self.names[code] = self.names[code] or record.get("name")
-            self.vins[code] = self.vins[code] or external.get("samsara.vin")
+            self.names[code] = self.names[code] or record.name
+            self.vins[code] = self.vins[code] or vin
         return code
 
     def read(self, items: list[Any]) -> None:
-        gps: list[Any] = []
+        gps: list[GpsPoint] = []
         gps_codes: list[int] = []
-        engine: list[Any] = []
+        engine: list[EngineStateReading] = []
         engine_codes: list[int] = []
-        odometer: list[Any] = []
+        odometer: list[OdometerReading] = []
         odometer_codes: list[int] = []
-        for record in items:
+        for record in as_stats_records(items):
             code = self._code(record)
-            for key, rows, codes in (
-                (TelemetryTypes.GPS, gps, gps_codes),
-                (TelemetryTypes.ENGINE_STATES, engine, engine_codes),
-                (TelemetryTypes.OBD_ODOMETER, odometer, odometer_codes),
-            ):
-                series = record.get(key)
-                if series:
-                    rows.extend(series)
-                    codes.extend([code] * len(series))
+            if record.gps:
+                gps.extend(record.gps)
+                gps_codes.extend([code] * len(record.gps))
+            if record.engine_states:
+                engine.extend(record.engine_states)
+                engine_codes.extend([code] * len(record.engine_states))
+            if record.obd_odometer_meters:
+                odometer.extend(record.obd_odometer_meters)
+                odometer_codes.extend([code] * len(record.obd_odometer_meters))
         if gps:
             self._read_gps(gps, gps_codes)
         if engine:
@@ -229,40 +239,44 @@ class _StatsReader:
             self._read_odometer(odometer, odometer_codes)
 
     @staticmethod
-    def _times(rows: list[Any], codes: list[int]) -> tuple[I32, I64, Any]:
-        stamps = parse_timestamps([row.get("time") for row in rows], "samsara")
+    def _times(
+        rows: Sequence[GpsPoint | EngineStateReading | OdometerReading], codes: list[int]
+    ) -> tuple[I32, I64, Any]:
+        stamps = parse_timestamps([row.time for row in rows], "samsara")
         valid = stamps.is_valid().to_numpy(zero_copy_only=False)
         if stamps.null_count:
             log.warning("samsara: %d readings without a time were skipped", stamps.null_count)
         time = stamps.fill_null(0).cast(pa.int64()).to_numpy()
         return np.array(codes, dtype=np.int32), time, valid
 
-    def _read_gps(self, rows: list[Any], codes: list[int]) -> None:
+    def _read_gps(self, rows: list[GpsPoint], codes: list[int]) -> None:
         vehicle, time, valid = self._times(rows, codes)
-        reverse = [row.get("reverseGeo") or {} for row in rows]
+        geos = [row.reverse_geo for row in rows]
         page = Gps(
             vehicle=vehicle,
             time=time,
-            latitude=_floats([row.get("latitude") for row in rows], "gps latitude"),
-            longitude=_floats([row.get("longitude") for row in rows], "gps longitude"),
-            speed_mph=_floats([row.get("speedMilesPerHour") for row in rows], "gps speed"),
-            heading_degrees=_floats([row.get("headingDegrees") for row in rows], "gps heading"),
-            location=pa.array([geo.get("formattedLocation") for geo in reverse], pa.string()),
+            latitude=_floats([row.latitude for row in rows], "gps latitude"),
+            longitude=_floats([row.longitude for row in rows], "gps longitude"),
+            speed_mph=_floats([row.speed_miles_per_hour for row in rows], "gps speed"),
+            heading_degrees=_floats([row.heading_degrees for row in rows], "gps heading"),
+            location=pa.array(
+                [None if geo is None else geo.formatted_location for geo in geos], pa.string()
+            ),
         )
         self._gps.append(page if valid.all() else page.take(np.flatnonzero(valid)))
 
-    def _read_engine(self, rows: list[Any], codes: list[int]) -> None:
+    def _read_engine(self, rows: list[EngineStateReading], codes: list[int]) -> None:
         vehicle, time, valid = self._times(rows, codes)
-        values = [row.get("value") for row in rows]
+        values = [row.value for row in rows]
         state = np.array([_STATE_CODES.get(value, -1) for value in values], dtype=np.int8)
         for value in {v for v, s in zip(values, state.tolist(), strict=True) if s < 0}:
             warn_unknown("engineStates.value", str(value), ENGINE_STATES)
         keep = np.flatnonzero(valid)
         self._engine.append(Readings(vehicle[keep], time[keep], state[keep]))
 
-    def _read_odometer(self, rows: list[Any], codes: list[int]) -> None:
+    def _read_odometer(self, rows: list[OdometerReading], codes: list[int]) -> None:
         vehicle, time, valid = self._times(rows, codes)
-        meters = _floats([row.get("value") for row in rows], "obdOdometerMeters value")
+        meters = _floats([row.value for row in rows], "obdOdometerMeters value")
         valid &= meters.is_valid().to_numpy(zero_copy_only=False)
         keep = np.flatnonzero(valid)
         values = meters.fill_null(0.0).to_numpy()
@@ -349,7 +363,7 @@ def _walk(
 ) -> _StatsReader:
     reader = _StatsReader()
     params = {"types": list(types), "start_time": start, "end_time": end}
-    for page in client.iter_pages(endpoint, params, typed=False):
+    for page in client.iter_pages(endpoint, params, typed=False, decoder=STATS_PAGE_DECODER):
         reader.read(page.items)
     return reader
 

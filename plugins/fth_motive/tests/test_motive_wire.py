@@ -1,0 +1,45 @@
+"""The bulk path's typed wire shapes: decoded from bytes, they flatten like the dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+from fth_core.errors import ResponseFormatError
+from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations
+from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, as_breadcrumbs
+
+START, END = datetime(2026, 7, 14, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
+
+
+def _flatten(records: list[Any]) -> dict[str, list[Any]]:
+    vehicle = RosterVehicle("100017", "1FTGBY0U8RP964390", "TRK-0002", True)
+    history = LocationHistory(vehicle, START.date(), END.date(), START, END, True, records)
+    return {name: column.to_pylist() for name, column in flatten_locations(history).items()}
+
+
+def test_decoded_breadcrumbs_flatten_exactly_like_dicts(payloads: Any) -> None:
+    records = [
+        payloads.location(located_at="2026-07-14T10:00:00Z"),
+        payloads.location(located_at="2026-07-14T10:00:01Z", driver=None, true_odometer=None),
+        payloads.location(located_at="2026-07-14T10:00:02Z", speed=None, unknown_key=[1, 2]),
+    ]
+    page = LOCATIONS_PAGE_DECODER.decode(
+        msgspec.json.encode(payloads.wrap("vehicle_locations", "vehicle_location", records))
+    )
+    assert page.vehicle_locations is not None
+    decoded = [wrapped.vehicle_location for wrapped in page.vehicle_locations]
+    assert all(isinstance(record, Breadcrumb) for record in decoded)
+    assert _flatten(decoded) == _flatten(records)
+
+
+def test_a_null_list_decodes_as_no_breadcrumbs() -> None:
+    assert LOCATIONS_PAGE_DECODER.decode(b'{"vehicle_locations": null}').vehicle_locations is None
+
+
+def test_a_breadcrumb_that_does_not_fit_is_a_format_error() -> None:
+    with pytest.raises(ResponseFormatError, match="motive: a vehicle location does not fit"):
+        as_breadcrumbs([{"located_at": "2026-07-14T10:00:00Z", "lat": "north"}])

@@ -1,0 +1,85 @@
+"""The bulk path's typed wire shapes: decoded from bytes, they read like the dicts they replace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from fth_core.errors import ResponseFormatError
+from fth_samsara.telemetry import _StatsReader
+from fth_samsara.wire import STATS_PAGE_DECODER, StatsRecord, as_stats_records
+
+RECORD: dict[str, Any] = {
+    "id": "281474976710017",
+    "name": "TRK-0002",
+    "externalIds": {"samsara.serial": "G9ZK7N2YHC", "samsara.vin": "1FTGBY0U8RP964390"},
+    "someFutureKey": {"ignored": True},
+    "gps": [
+        {
+            "time": "2026-03-02T12:00:05.100Z",
+            "latitude": 33.1,
+            "longitude": -97,
+            "headingDegrees": 90,
+            "speedMilesPerHour": 54.75,
+            "isEcuSpeed": True,
+            "reverseGeo": {"formattedLocation": "Dallas, TX"},
+            "address": {"id": "7", "name": "Depot"},
+        },
+        {"time": "2026-03-02T12:00:10Z", "latitude": 33.2, "longitude": -97.1},
+    ],
+    "engineStates": [{"time": "2026-03-02T12:00:00Z", "value": "On"}],
+    "obdOdometerMeters": [{"time": "2026-03-02T12:00:00Z", "value": 3552000}],
+}
+
+
+def _page(*records: dict[str, Any]) -> bytes:
+    return msgspec.json.encode(
+        {"data": list(records), "pagination": {"endCursor": "", "hasNextPage": False}}
+    )
+
+
+def test_a_page_decodes_with_dotted_and_camel_case_keys_and_ignores_unknown_ones() -> None:
+    page = STATS_PAGE_DECODER.decode(_page(RECORD, {"id": "9"}))
+    assert page.pagination.has_next_page is False
+    assert page.data is not None
+    first, bare = page.data
+    assert first.external_ids is not None
+    assert first.external_ids.vin == "1FTGBY0U8RP964390"
+    assert first.gps is not None
+    assert first.gps[0].reverse_geo is not None
+    assert first.gps[0].reverse_geo.formatted_location == "Dallas, TX"
+    assert first.gps[1].reverse_geo is None
+    assert bare == StatsRecord(id="9")  # every key optional
+
+
+def test_struct_records_and_dict_records_read_to_the_same_columns() -> None:
+    typed, plain = _StatsReader(), _StatsReader()
+    page = STATS_PAGE_DECODER.decode(_page(RECORD))
+    assert page.data is not None
+    typed.read(list(page.data))
+    plain.read([RECORD])
+    assert typed.codes == plain.codes
+    assert typed.vins == plain.vins == ["1FTGBY0U8RP964390"]
+    assert typed.gps().latitude.to_pylist() == plain.gps().latitude.to_pylist() == [33.1, 33.2]
+    assert typed.gps().location.to_pylist() == ["Dallas, TX", None]
+    assert typed.odometer().value.tolist() == plain.odometer().value.tolist() == [3552000.0]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": 17},
+        {"id": "1", "gps": [{"time": "2026-03-02T12:00:00Z", "latitude": "north"}]},
+        "not a record",
+    ],
+)
+def test_a_record_that_does_not_fit_is_a_format_error(record: Any) -> None:
+    with pytest.raises(ResponseFormatError, match="samsara: a stats/history item does not fit"):
+        as_stats_records([record])
+
+
+def test_a_record_without_an_id_is_a_format_error() -> None:
+    with pytest.raises(ResponseFormatError, match="has no vehicle id"):
+        _StatsReader().read([{"name": "TRK-1"}])
