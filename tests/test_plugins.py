@@ -7,20 +7,23 @@ once through wheels pip-installed into a fresh venv.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import subprocess
-import sys
-import sysconfig
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from fake_plugins import FLEET, SITE, cli_env, load_fake, run_fth
+from fake_plugins import (
+    FLEET,
+    SITE,
+    cli_env,
+    load_fake,
+    pack_wheel,
+    plugin_venv,
+    run_fth,
+    venv_purelib,
+)
 
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import PluginConflictError
@@ -288,20 +291,7 @@ def _wheel(out: Path, module: str, dist_info: str) -> Path:
     }
     for meta in ("METADATA", "entry_points.txt"):
         files[f"{dist_info}/{meta}"] = (SITE / dist_info / meta).read_bytes()
-    files[f"{dist_info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: fth-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    record = []
-    for arcname, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{arcname},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = out / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for arcname, data in files.items():
-            archive.writestr(arcname, data)
-    return wheel
+    return pack_wheel(out, name, version, files)
 
 
 @pytest.fixture(scope="module")
@@ -309,42 +299,14 @@ def venv_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A fresh venv that sees fth-core and its dependencies (no downloads) but none of the dev
     venv's provider plugins, with two fake plugins pip-installed from wheels."""
     root = tmp_path_factory.mktemp("plugin-venv")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    # --system-site-packages would expose the base interpreter, not the dev venv; instead link
-    # the dev venv's packages, minus every fth plugin distribution, into a site dir of its own.
-    deps = root / "deps"
-    deps.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if "fth_" in entry.name and "fth_core" not in entry.name:
-            continue
-        (deps / entry.name).symlink_to(entry)
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    Path(purelib, "_fth_dev_deps.pth").write_text(
-        f"import site; site.addsitedir({str(deps)!r})\n", encoding="utf-8"
-    )
     wheels = root / "wheels"
     wheels.mkdir()
     built = [
         _wheel(wheels, "fth_fake_fleet", "fth_fake_fleet-1.2.0.dist-info"),
         _wheel(wheels, "fth_fake_broken", "fth_fake_broken-0.3.0.dist-info"),
     ]
-    pip_install = [python, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet"]
-    pip = subprocess.run(
-        [*pip_install, "--no-build-isolation", "--disable-pip-version-check", *map(str, built)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert pip.returncode == 0, pip.stderr
-    assert Path(purelib, "fth_fake_fleet", "__init__.py").is_file()
+    python = plugin_venv(root, built)
+    assert Path(venv_purelib(python), "fth_fake_fleet", "__init__.py").is_file()
     return python
 
 
