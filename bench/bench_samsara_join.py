@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core.sim import Fleet
-from fth_samsara.join import ENGINE_STATE_NAMES, join
+from fth_samsara.join import ENGINE_STATE_NAMES
 from fth_samsara.simulator import SamsaraSimulator
-from fth_samsara.telemetry import Assignments, Gps, Readings, SamsaraBatch, flatten
+from fth_samsara.telemetry import Assignments, Gps, Readings, SamsaraBatch, flatten, join_batch
 
 POINTS_PER_VEHICLE_DAY = 730  # about what the fleet model produces
 US = 1_000_000
@@ -104,21 +104,7 @@ def build(points: int, vehicles: int) -> tuple[SamsaraBatch, float]:
 
 
 def run_join(batch: SamsaraBatch) -> None:
-    join(
-        batch.gps.vehicle,
-        batch.gps.time,
-        engine_vehicle=batch.engine.vehicle,
-        engine_time=batch.engine.time,
-        engine_state=batch.engine.value,
-        odometer_vehicle=batch.odometer.vehicle,
-        odometer_time=batch.odometer.time,
-        odometer_meters=batch.odometer.value,
-        assignment_vehicle=batch.assignments.vehicle,
-        assignment_start=batch.assignments.start,
-        assignment_end=batch.assignments.end,
-        assignment_is_passenger=batch.assignments.is_passenger,
-        odometer_tolerance=batch.odometer_tolerance,
-    )
+    join_batch(batch)
 
 
 def best(seconds: list[float]) -> float:

@@ -39,7 +39,7 @@ from fth_core.logs import get_logger
 from fth_core.provider import Provider
 from fth_core.schema import parse_timestamps
 from fth_samsara.endpoints import TelemetryTypes
-from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, join
+from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, Joined, join
 from fth_samsara.models import ENGINE_STATES, DriverVehicleAssignment, warn_unknown
 from fth_samsara.settings import SamsaraSettings
 from fth_samsara.wire import (
@@ -511,13 +511,11 @@ def _nullable_take(values: pa.Array, index: I64) -> pa.Array:
     return values.take(pa.array(index, mask=index < 0))
 
 
-def flatten(batch: SamsaraBatch) -> dict[str, Any]:
-    """Unified-schema columns of a batch: the join, the window trim, units (miles)."""
-    gps = batch.gps
-    inside = (gps.time >= batch.start) & (gps.time < batch.end)
-    if not inside.all():
-        gps = gps.take(np.flatnonzero(inside))
-    joined = join(
+def join_batch(batch: SamsaraBatch, gps: Gps | None = None) -> Joined:
+    """The temporal join of ``gps`` (default: all of the batch's) against the batch's engine
+    states, odometer readings and assignments."""
+    gps = batch.gps if gps is None else gps
+    return join(
         gps.vehicle,
         gps.time,
         engine_vehicle=batch.engine.vehicle,
@@ -532,6 +530,15 @@ def flatten(batch: SamsaraBatch) -> dict[str, Any]:
         assignment_is_passenger=batch.assignments.is_passenger,
         odometer_tolerance=batch.odometer_tolerance,
     )
+
+
+def flatten(batch: SamsaraBatch) -> dict[str, Any]:
+    """Unified-schema columns of a batch: the join, the window trim, units (miles)."""
+    gps = batch.gps
+    inside = (gps.time >= batch.start) & (gps.time < batch.end)
+    if not inside.all():
+        gps = gps.take(np.flatnonzero(inside))
+    joined = join_batch(batch, gps)
     vehicle = pa.array(gps.vehicle)
     state = joined.engine_state.astype(np.int32)
     return {
