@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -84,6 +85,7 @@ class SimServer:
         the handler's ``rate_limited(retry_after)`` answer (or a bare 429) is sent.
     :param fault_rate: probability of a random 5xx/reset/truncate per request (seeded by
         ``fault_seed``), for demos and soak runs; scripted faults come from :meth:`inject`.
+    :param tls: a server-side SSL context to serve HTTPS instead (tests of certificate checks).
     """
 
     def __init__(
@@ -96,8 +98,10 @@ class SimServer:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = handler
+        self.tls = tls
         self.latency_ms = latency_ms
         self.bucket = _TokenBucket(rate_limit, burst) if rate_limit else None
         self.fault_rate = fault_rate
@@ -112,6 +116,8 @@ class SimServer:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SimServer:
         server = _LoopbackServer(("127.0.0.1", self._port), _make_request_handler(self))
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         # A short poll interval: stop() waits up to one interval (the default 0.5 s would add
         # half a second to every test that starts a server).
@@ -146,7 +152,8 @@ class SimServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # -- knobs -----------------------------------------------------------------------------
     def inject(self, *faults: Fault | str | int) -> None:
