@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +39,7 @@ import httpx
 import msgspec
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from fth_core.closing import Closing
 from fth_core.endpoints import EndpointDefinition, ParsedResponse, RequestSpec
 from fth_core.errors import (
     APIError,
@@ -139,7 +139,7 @@ def _error_detail(response: httpx.Response) -> str | None:
     return None
 
 
-class TelemetryClient:
+class TelemetryClient(Closing):
     """One provider's HTTP client: pooled connections, retries, rate limits, pagination."""
 
     def __init__(
@@ -196,17 +196,6 @@ class TelemetryClient:
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> TelemetryClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- one request, with retries ---------------------------------------------------------
     def send(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from fth_core.client import ClientStats, TelemetryClient
+from fth_core.closing import Closing
 from fth_core.config import FthConfig, ProviderConfig, format_validation_error
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
@@ -33,7 +33,7 @@ def _default_registry() -> EndpointRegistry:
     return EndpointRegistry.from_plugins()
 
 
-class Provider:
+class Provider(Closing):
     """One configured provider. Thread-safe: share it across a run's worker threads."""
 
     def __init__(
@@ -149,17 +149,6 @@ class Provider:
                 self._client.close()
                 self._client = None
 
-    def __enter__(self) -> Provider:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def _settings(spec: ProviderSpec, config: ProviderConfig) -> BaseModel | None:
     where = ("providers", spec.name, "options")
@@ -173,7 +162,7 @@ def _settings(spec: ProviderSpec, config: ProviderConfig) -> BaseModel | None:
         raise ConfigError(format_validation_error(exc, where, spec.settings)) from None
 
 
-class ProviderManager:
+class ProviderManager(Closing):
     """Every provider named in a config, built against the installed plugins."""
 
     def __init__(self, providers: Mapping[str, Provider]) -> None:
@@ -223,14 +212,3 @@ class ProviderManager:
     def close(self) -> None:
         for provider in self._providers.values():
             provider.close()
-
-    def __enter__(self) -> ProviderManager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
