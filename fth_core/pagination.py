@@ -30,6 +30,7 @@ __all__ = [
     "OffsetPagination",
     "Pagination",
     "PaginationState",
+    "SweepPagination",
     "lookup",
 ]
 
@@ -80,6 +81,7 @@ class PaginationState:
     cursor: str | None = None
     seen_cursors: frozenset[str] = field(default_factory=frozenset)
     pages_fetched: int = 0
+    sweep: int = 0  # SweepPagination: index of the listing being walked
 
 
 class Pagination(Protocol):
@@ -176,3 +178,28 @@ class CursorPagination:
             seen_cursors=state.seen_cursors | {cursor},
             pages_fetched=state.pages_fetched + 1,
         )
+
+
+@dataclass(frozen=True)
+class SweepPagination:
+    """One page walk over several listings of an endpoint: the ``inner`` walk runs once for
+    each value of ``param``, in order, and the pages follow each other as one walk.
+
+    For APIs whose default listing hides records and that accept no "all" value — Samsara's
+    ``/fleet/drivers`` lists active drivers unless asked ``driverActivationStatus=deactivated``.
+    """
+
+    param: str
+    values: tuple[str, ...]
+    inner: Pagination = field(default_factory=CursorPagination)
+
+    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
+        query[self.param] = self.values[state.sweep]
+        self.inner.apply(state, query)
+
+    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+        following = self.inner.advance(body, state, n_items)
+        if following is not None or state.sweep + 1 >= len(self.values):
+            return following
+        # The next listing starts its own walk from the first page.
+        return PaginationState(sweep=state.sweep + 1, pages_fetched=state.pages_fetched + 1)

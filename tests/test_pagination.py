@@ -20,6 +20,7 @@ from fth_core.pagination import (
     CursorPagination,
     OffsetPagination,
     PaginationState,
+    SweepPagination,
     lookup,
 )
 from fth_core.sim.server import SimServer
@@ -358,3 +359,32 @@ def test_a_callable_decoders_value_error_is_a_format_error(serve: Serve, connect
     server = serve(_answer(b"{not json"))
     with pytest.raises(ResponseFormatError, match="unexpected body"):
         connect(server).fetch(CURSOR_ENDPOINT, decoder=json.loads)
+
+
+def test_a_sweep_walks_each_listing_to_its_end_as_one_walk(serve: Serve, connect: Connect) -> None:
+    listings = {"active": [["a1", "a2"], ["a3"]], "retired": [[], ["r1"]]}
+
+    def api(request: SimRequest) -> SimResponse:
+        pages = listings[request.arg("status") or ""]
+        index = int(request.arg("after") or 0)
+        more = index + 1 < len(pages)
+        return SimResponse.json(
+            200,
+            {
+                "data": [{"id": i} for i in pages[index]],
+                "pagination": {"endCursor": str(index + 1) if more else "", "hasNextPage": more},
+            },
+        )
+
+    endpoint = EndpointDefinition(
+        "t",
+        "people",
+        "/people",
+        items_key="data",
+        pagination=SweepPagination("status", ("active", "retired"), CursorPagination(limit=2)),
+    )
+    server = serve(api)
+    items = connect(server).fetch_all(endpoint)
+    assert [i["id"] for i in items] == ["a1", "a2", "a3", "r1"]
+    asked = [(r.query["status"][0], r.query.get("after", [None])[0]) for r in server.requests()]
+    assert asked == [("active", None), ("active", "1"), ("retired", None), ("retired", "1")]

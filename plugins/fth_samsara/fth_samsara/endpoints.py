@@ -7,12 +7,11 @@ and ``after`` belong to the pagination and are sent by the client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec
 from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
-from fth_core.pagination import CursorPagination, PaginationState
+from fth_core.pagination import CursorPagination, SweepPagination
 from fth_samsara.models import (
     Address,
     Driver,
@@ -42,33 +41,6 @@ class TelemetryTypes:
     GPS = "gps"
     ENGINE_STATES = "engineStates"
     OBD_ODOMETER = "obdOdometerMeters"
-
-
-@dataclass(frozen=True)
-class ActivationSweep:
-    """A cursor walk repeated for each value of one parameter, as one page walk.
-
-    ``/fleet/drivers`` lists active drivers unless asked for ``driverActivationStatus=
-    deactivated``, and accepts no "both". This walks every page of the first value, then every
-    page of the next. The phase (1-based index into ``values``) rides in
-    :attr:`PaginationState.page_no`, which cursor walks do not otherwise use.
-    """
-
-    param: str
-    values: tuple[str, ...]
-    cursor: CursorPagination = field(default_factory=CursorPagination)
-
-    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
-        query[self.param] = self.values[state.page_no - 1]
-        self.cursor.apply(state, query)
-
-    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
-        following = self.cursor.advance(body, state, n_items)
-        if following is not None or state.page_no >= len(self.values):
-            return following
-        return replace(
-            state, page_no=state.page_no + 1, cursor=None, pages_fetched=state.pages_fetched + 1
-        )
 
 
 def _time(name: str, api_name: str, example: str, what: str) -> ParamSpec:
@@ -111,7 +83,7 @@ DRIVERS = EndpointDefinition(
     path="/fleet/drivers",
     description="Every driver: the active listing, then the deactivated one, in one walk.",
     params=(_TAG_IDS,),
-    pagination=ActivationSweep(
+    pagination=SweepPagination(
         "driverActivationStatus", ("active", "deactivated"), CursorPagination(limit=MAX_LIMIT)
     ),
     items_key="data",
