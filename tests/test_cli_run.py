@@ -12,7 +12,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 import yaml
+from loopback_support import closed_port_url, simulators_config
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
@@ -69,32 +69,13 @@ def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProce
     )
 
 
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def write_config(
     tmp: Path, motive_url: str | None, samsara_url: str | None, read_timeout: float = 5
 ) -> Path:
-    """Write ``tmp/fth.yaml``: the providers given a URL, fast retries, ``tmp/dataset``."""
-    fast = {"retry_backoff_factor": 0.01, "max_retries": 1, "request_timeout": [2, read_timeout]}
-    urls = {"motive": motive_url, "samsara": samsara_url}
-    document = {
-        "providers": {
-            name: {"base_url": url, "api_key": "sim-key", **fast}
-            for name, url in urls.items()
-            if url is not None
-        },
-        "pipeline": {
-            "default_start_date": DAY0.date().isoformat(),
-            "lookback_days": 1,
-            "batch_increment_days": 1,
-        },
-        "storage": {"parquet_path": str(tmp / "dataset")},
-    }
+    """Write ``tmp/fth.yaml`` for the simulators given a URL, with ``tmp/dataset``."""
+    document = simulators_config(
+        tmp / "dataset", motive_url, samsara_url, start=DAY0.date(), read_timeout=read_timeout
+    )
     path = tmp / "fth.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path

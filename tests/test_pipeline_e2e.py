@@ -16,7 +16,6 @@ One module fixture makes three runs on one dataset, and the tests read what it r
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
+from loopback_support import closed_port_url, simulators_config
 
 from fth_core.config import FthConfig, parse_config
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
@@ -53,33 +53,8 @@ def pipeline_config(
     dataset: Path, motive_url: str | None, samsara_url: str | None, **pipeline: Any
 ) -> FthConfig:
     """Both providers (those with a URL) pointed at loopback, with fast retries."""
-    fast = {"retry_backoff_factor": 0.01, "max_retries": 1, "request_timeout": [2, 5]}
-    urls = {"motive": motive_url, "samsara": samsara_url}
-    return parse_config(
-        {
-            "providers": {
-                name: {"base_url": url, "api_key": "sim-key", **fast}
-                for name, url in urls.items()
-                if url is not None
-            },
-            "pipeline": {
-                "default_start_date": DAY0.date().isoformat(),
-                "lookback_days": 1,
-                "batch_increment_days": 1,
-                **pipeline,
-            },
-            "storage": {"parquet_path": str(dataset)},
-        },
-        env={},
-    )
-
-
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on (connection refused at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    document = simulators_config(dataset, motive_url, samsara_url, start=DAY0.date(), **pipeline)
+    return parse_config(document, env={})
 
 
 def file_identity(path: Path) -> tuple[int, int]:
