@@ -332,8 +332,6 @@ class TelemetryClient(Closing):
         except msgspec.DecodeError as exc:
             raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
         except ValueError as exc:  # another decoder's invalid input (orjson, json, pydantic)
-            if decoder is None:  # pragma: no cover - msgspec raises DecodeError only
-                raise
             raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
         return endpoint.parse_response(body, state, typed=typed)
 
