@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from fth_core.client import TelemetryClient
@@ -173,3 +174,35 @@ def test_max_concurrency_bounds_requests_in_flight_at_the_server(
     _hammer(client, threads=8, each=3)
     assert len(server.requests()) == 24
     assert peak[0] == 2
+
+
+# -- The simulators' own quotas: what a client that ignores them would meet ---------------------
+def test_a_server_path_tier_refuses_its_path_beyond_the_tier_rate_and_spares_the_others(
+    serve: Serve,
+) -> None:
+    server = serve(ok, burst=2, path_limits={"/tiered": 0.5})
+    with httpx.Client(base_url=server.base_url) as http:
+        tiered = [http.get("/tiered").status_code for _ in range(4)]
+        other = [http.get("/other").status_code for _ in range(4)]
+    assert tiered == [200, 200, 429, 429]  # the burst of 2, then faster than 0.5/s
+    assert other == [200] * 4  # the tier is exact-path: /other is not limited
+
+
+def test_a_server_in_flight_cap_refuses_one_request_too_many_and_a_capped_client_never_is(
+    serve: Serve, connect: Connect
+) -> None:
+    # A long latency: the three requests surely overlap, however slowly the threads start.
+    server = serve(ok, latency_ms=1000, max_in_flight=2)
+
+    def hit(_: int) -> int:
+        with httpx.Client(base_url=server.base_url) as http:
+            return http.get("/items").status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        assert sorted(pool.map(hit, range(3))) == [200, 200, 429]
+
+    server.clear_log()
+    server.latency_ms = 100
+    client = connect(server, governor=RateGovernor(1000, burst=1000, max_concurrency=2))
+    _hammer(client, threads=4, each=2)
+    assert [r.status for r in server.requests()] == [200] * 8

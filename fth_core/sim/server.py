@@ -1,8 +1,9 @@
 """Serve any simulator handler over real HTTP on 127.0.0.1, with the knobs tests need.
 
 :class:`SimServer` runs a ``ThreadingHTTPServer`` on an ephemeral loopback port in a background
-thread. Around the handler it adds what every provider shares: latency, a server-side rate
-limit (answered with the handler's own 429 when it has one), injected faults (5xx, a truncated
+thread. Around the handler it adds what every provider shares: latency, server-side quotas (a
+rate limit, per-path tiers and a cap on requests in flight, each answered with the handler's
+own 429 when it has one), injected faults (5xx, a truncated
 body, a reset connection, a stall, a scripted 429) and a log of every request, so tests can
 count exactly what a client asked for.
 """
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -83,6 +84,10 @@ class SimServer:
     :param latency_ms: added before every answer.
     :param rate_limit: requests/s the server accepts (token bucket with ``burst``); beyond it
         the handler's ``rate_limited(retry_after)`` answer (or a bare 429) is sent.
+    :param path_limits: per-path tiers inside ``rate_limit``: exact path → requests/s (same
+        ``burst``), e.g. Samsara's ``{"/fleet/vehicles": 25}``.
+    :param max_in_flight: requests served at once (counted from arrival, latency included);
+        one more is answered 429 at once, as a provider capping simultaneous requests does.
     :param fault_rate: probability of a random 5xx/reset/truncate per request (seeded by
         ``fault_seed``), for demos and soak runs; scripted faults come from :meth:`inject`.
     :param tls: a server-side SSL context to serve HTTPS instead (tests of certificate checks).
@@ -95,6 +100,8 @@ class SimServer:
         latency_ms: float = 0.0,
         rate_limit: float | None = None,
         burst: int = 1,
+        path_limits: Mapping[str, float] | None = None,
+        max_in_flight: int | None = None,
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         port: int = 0,
@@ -104,6 +111,11 @@ class SimServer:
         self.tls = tls
         self.latency_ms = latency_ms
         self.bucket = _TokenBucket(rate_limit, burst) if rate_limit else None
+        self.path_buckets = {
+            path: _TokenBucket(rate, burst) for path, rate in (path_limits or {}).items()
+        }
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
         self.fault_rate = fault_rate
         self._random = random.Random(fault_seed)
         self._faults: deque[Fault] = deque()
@@ -199,18 +211,44 @@ class SimServer:
             self.log.append(entry)
 
     def _respond(self, request: SimRequest) -> SimResponse | Fault:
+        # Quotas are charged on arrival, as a provider's gateway does: a client pacing its
+        # sends at the limit is never refused, whatever the latency.
+        refused = self._admit(request.path)
+        if refused is None:
+            return self._serve_admitted(request)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
-        fault = self._next_fault(request.path)
-        if fault is not None and fault.kind != "stall":
-            return fault
-        if fault is not None:
-            time.sleep(fault.seconds)
-        if self.bucket is not None:
-            wait = self.bucket.take()
+        return refused
+
+    def _admit(self, path: str) -> SimResponse | None:
+        """Take the request's share of the quotas; the 429 to send when one is exhausted."""
+        with self._lock:
+            crowded = self.max_in_flight is not None and self._in_flight >= self.max_in_flight
+            if not crowded:
+                self._in_flight += 1
+        if crowded:
+            return self._rate_limited(1.0)  # no published figure: retry in a second
+        for bucket in (self.bucket, self.path_buckets.get(path)):
+            wait = bucket.take() if bucket is not None else 0.0
             if wait:
+                with self._lock:
+                    self._in_flight -= 1
                 return self._rate_limited(round(wait, 5))
-        return self.handler(request)
+        return None
+
+    def _serve_admitted(self, request: SimRequest) -> SimResponse | Fault:
+        try:
+            if self.latency_ms:
+                time.sleep(self.latency_ms / 1000)
+            fault = self._next_fault(request.path)
+            if fault is not None and fault.kind != "stall":
+                return fault
+            if fault is not None:
+                time.sleep(fault.seconds)
+            return self.handler(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _rate_limited(self, retry_after: float) -> SimResponse:
         render: Any = getattr(self.handler, "rate_limited", None)
