@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from fth_core.sim import Fleet, SimRequest
-from fth_motive import MotiveSimulator
+from fth_motive.simulator import MotiveSimulator
 from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations
 from fth_motive.wire import LOCATIONS_PAGE_DECODER
 from fth_samsara.simulator import SamsaraSimulator

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 import yaml
 from rich.table import Table
@@ -317,6 +316,8 @@ def _write(text: str, output: Path | None) -> None:
 
 def _cell(value: Any) -> str:
     """A table cell: missing values (None, NaN, NaT) are blank, not ``nan``."""
+    import pandas as pd  # already loaded by the frame being printed
+
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
     return str(value)

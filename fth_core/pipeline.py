@@ -25,9 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +39,9 @@ from fth_core.registry import EndpointRegistry
 from fth_core.schema import concat_telemetry, split_invalid
 from fth_core.store import DatasetStore, MergeResult
 from fth_core.telemetry import fetch_telemetry
+
+if TYPE_CHECKING:
+    import pandas as pd  # only the DataFrame readers need it, and they import it on use
 
 __all__ = ["PipelineError", "ProviderRun", "RunSummary", "TelemetryPipeline", "windows"]
 

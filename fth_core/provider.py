@@ -11,9 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from fth_core.client import ClientStats, TelemetryClient
@@ -25,6 +24,9 @@ from fth_core.hookspecs import ProviderSpec, Quota
 from fth_core.logs import register_secret
 from fth_core.ratelimit import RateGovernor
 from fth_core.registry import EndpointRegistry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Provider", "ProviderManager"]
 
@@ -141,6 +143,8 @@ class Provider(Closing):
         """:meth:`fetch_all` as a flat pandas DataFrame (nested fields joined with ``.``)."""
         items = self.fetch_all(endpoint_name, **params)
         rows = [i.model_dump() if isinstance(i, BaseModel) else i for i in items]
+        import pandas as pd  # on use: most runs never build a frame, and pandas is slow to load
+
         return pd.json_normalize(rows) if rows else pd.DataFrame()
 
     def close(self) -> None:

@@ -8,15 +8,18 @@ mph, odometer in miles, heading in degrees from north, timestamps tz-aware UTC. 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core.errors import ResponseFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEDUP_KEY",
@@ -57,6 +60,13 @@ ENGINE_STATES: tuple[str, ...] = ("On", "Off", "Idle")
 DEDUP_KEY: tuple[str, ...] = ("provider", "provider_vehicle_id", "timestamp")
 
 
+def _pandas_types(*names: str) -> tuple[type, ...]:
+    """pandas' classes ``names`` if pandas is loaded, else none: an object cannot be a pandas
+    one unless pandas was imported, and importing it costs a run more CPU than most windows."""
+    pandas = sys.modules.get("pandas")
+    return tuple(getattr(pandas, name) for name in names) if pandas is not None else ()
+
+
 def _column(name: str, values: Any, n: int) -> pa.Array:
     field = TELEMETRY_SCHEMA.field(name)
     if values is None:
@@ -64,11 +74,13 @@ def _column(name: str, values: Any, n: int) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not isinstance(values, pa.Array):
-        if isinstance(values, pd.Series | pd.Categorical):
+        if isinstance(values, _pandas_types("Series", "Categorical")):
             values = pa.Array.from_pandas(values)
         else:
             target = pa.string() if pa.types.is_dictionary(field.type) else field.type
             if pa.types.is_timestamp(target):
+                import pandas as pd
+
                 values = pa.array(pd.to_datetime(pd.Series(values), utc=True))
             else:
                 values = pa.array(values, type=target, from_pandas=True)
@@ -97,14 +109,15 @@ def enforce_telemetry_schema(
     Extra columns are an error (they mean a plugin and the schema disagree), and so is a type
     that cannot be cast. Returns a new table; never mutates the input.
     """
-    if isinstance(data, pd.DataFrame):
-        columns: Mapping[str, Any] = {c: data[c] for c in data.columns}
-        n = len(data)
+    if isinstance(data, _pandas_types("DataFrame")):
+        frame = cast("pd.DataFrame", data)
+        columns: Mapping[str, Any] = {c: frame[c] for c in frame.columns}
+        n = len(frame)
     elif isinstance(data, pa.Table):
         columns = {c: data.column(c) for c in data.column_names}
         n = data.num_rows
     else:
-        columns = data
+        columns = cast("Mapping[str, Any]", data)
         lengths = {len(v) for v in columns.values() if v is not None}
         if len(lengths) > 1:
             raise ValueError(f"columns have different lengths: {sorted(lengths)}")
@@ -147,6 +160,8 @@ def parse_timestamps(values: Sequence[str | None], provider: str) -> pa.Array:
         return pa.array(values, type=pa.string()).cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    import pandas as pd
+
     try:
         parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:

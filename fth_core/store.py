@@ -28,11 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fth_core.errors import FthError
@@ -43,6 +42,9 @@ from fth_core.schema import (
     dedup_keys,
     sort_telemetry,
 )
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 __all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
@@ -195,6 +197,8 @@ class DatasetStore:
 
     # -- reading ---------------------------------------------------------------------------
     def dataset(self) -> ds.Dataset:
+        import pyarrow.dataset as ds  # on use: it loads pandas, which a run does not need
+
         return ds.dataset(self.root, format="parquet", partitioning="hive", schema=None)
 
     def read(self, start: date | None = None, end: date | None = None) -> pa.Table:

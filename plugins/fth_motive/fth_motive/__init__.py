@@ -23,7 +23,6 @@ from fth_motive.conventions import PROVIDER_NAME
 from fth_motive.endpoints import ENDPOINTS, MOTIVE
 from fth_motive.models import UnknownEnumValueWarning
 from fth_motive.settings import MotiveSettings
-from fth_motive.simulator import MotiveSimulator
 from fth_motive.telemetry import LocationHistory, fetch_locations, flatten_locations
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "MOTIVE",
     "LocationHistory",
     "MotiveSettings",
-    "MotiveSimulator",
     "UnknownEnumValueWarning",
     "fth_fetch_telemetry",
     "fth_flatten_telemetry",

@@ -13,6 +13,8 @@ path sets the header per vehicle instead (:mod:`fth_motive.telemetry`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec
 from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.pagination import OffsetPagination
@@ -27,7 +29,6 @@ from fth_motive.models import (
     VehicleUtilization,
 )
 from fth_motive.settings import MotiveSettings
-from fth_motive.simulator import MotiveSimulator
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -195,6 +196,18 @@ ENDPOINTS: tuple[EndpointDefinition, ...] = (
     IDLE_EVENTS,
 )
 
+if TYPE_CHECKING:
+    from fth_core.sim import Fleet, SimulatedProvider
+
+
+def _simulator(fleet: Fleet) -> SimulatedProvider:
+    # Imported on use: the simulator loads pandas, which registering the plugin (every CLI
+    # start) must not pay for.
+    from fth_motive.simulator import MotiveSimulator
+
+    return MotiveSimulator(fleet)
+
+
 MOTIVE = ProviderSpec(
     name=PROVIDER_NAME,
     endpoints=ENDPOINTS,
@@ -203,5 +216,5 @@ MOTIVE = ProviderSpec(
     quota=QUOTA,
     description="Motive (formerly KeepTruckin): vehicles, GPS breadcrumbs, drives, idling.",
     settings=MotiveSettings,
-    simulator=MotiveSimulator,
+    simulator=_simulator,
 )

@@ -16,7 +16,7 @@ from fth_core.plugins import Plugins
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
 from fth_core.sim import Fleet, SimServer
-from fth_motive import MotiveSimulator
+from fth_motive.simulator import MotiveSimulator
 
 # The simulator's clock in every test: long after the windows used, so late points are in.
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import pytest
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimServer
-from fth_motive import MotiveSimulator
 from fth_motive.conventions import KM_PER_MILE, engine_states
+from fth_motive.simulator import MotiveSimulator
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
 KEY = {"X-Api-Key": "sim-key"}

@@ -20,8 +20,8 @@ from fth_core.schema import TELEMETRY_SCHEMA
 from fth_core.sim import Fault, Fleet, SimServer
 from fth_core.telemetry import FlatBatch, fetch_telemetry
 from fth_core.testing import assert_same_telemetry
-from fth_motive import MotiveSimulator
 from fth_motive.endpoints import MOTIVE
+from fth_motive.simulator import MotiveSimulator
 from fth_motive.telemetry import request_days, split_days
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]

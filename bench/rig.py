@@ -1,0 +1,279 @@
+"""The benchmark rig: simulators in processes of their own, ``fth run`` measured as a process of
+its own, and the oracle check of what it stored.
+
+Each simulator runs in a child process (spawned, so nothing is shared with the parent) behind a
+:class:`~fth_core.sim.SimServer` with the scenario's latency and server-side quotas. ``fth run``
+is the real CLI in a subprocess; ``os.wait4`` gives its own CPU time and peak RSS, untouched by
+the simulators or by this script. The simulators report what they served and the CPU they
+spent, so a figure can be checked against the cost of the rig itself.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+
+from fth_core.schema import DEDUP_KEY
+from fth_core.sim import Fleet, SimServer, SimulatedProvider
+from fth_core.store import DatasetStore
+from fth_core.testing import assert_same_telemetry
+
+__all__ = ["FthRun", "ServerQuota", "SimSpec", "SimStats", "Simulators", "compare", "run_fth"]
+
+
+@dataclass(frozen=True)
+class ServerQuota:
+    """What the simulated provider enforces (see :class:`SimServer`)."""
+
+    rate: float | None = None
+    burst: int = 1
+    path_limits: dict[str, float] = field(default_factory=dict)
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    provider: str  # "motive" or "samsara"
+    vehicles: int
+    seed: int
+    as_of: datetime
+    epoch: date = date(2026, 1, 1)
+    latency_ms: float = 0.0
+    quota: ServerQuota = ServerQuota()
+
+
+@dataclass(frozen=True)
+class SimStats:
+    """What one simulator served since its last reset, and what that cost it."""
+
+    accepted: int
+    refused: int  # 429s, from its quotas
+    by_path: dict[str, int]  # accepted requests per path
+    cpu_seconds: float
+    peak_rss: int
+
+
+def _simulator(spec: SimSpec) -> SimulatedProvider:
+    fleet = Fleet(spec.seed, spec.vehicles, epoch=spec.epoch)
+    if spec.provider == "motive":
+        from fth_motive.simulator import MotiveSimulator
+
+        return MotiveSimulator(fleet, as_of=spec.as_of)
+    from fth_samsara.simulator import SamsaraSimulator
+
+    return SamsaraSimulator(fleet, as_of=spec.as_of)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _serve(spec: SimSpec, conn: Connection) -> None:
+    """Child process: serve one simulator and answer the parent's commands until ``stop``."""
+    simulator = _simulator(spec)
+    quota = spec.quota
+    server = SimServer(
+        simulator,
+        latency_ms=spec.latency_ms,
+        rate_limit=quota.rate,
+        burst=quota.burst,
+        path_limits=quota.path_limits,
+        max_in_flight=quota.max_in_flight,
+    )
+    cpu_base = _cpu_seconds()
+    with server:
+        conn.send((server.base_url, simulator.api_key))
+        while True:
+            command, *args = conn.recv()
+            if command == "stop":
+                break
+            if command == "truth":
+                start, end, path = args
+                table = simulator.expected_telemetry(start, end)
+                pq.write_table(table, path)
+                conn.send(table.num_rows)
+            elif command == "reset":
+                server.clear_log()
+                cpu_base = _cpu_seconds()
+                conn.send(None)
+            elif command == "stats":
+                log = server.requests()
+                accepted = Counter(r.path for r in log if r.status != 429)
+                conn.send(
+                    SimStats(
+                        accepted=sum(accepted.values()),
+                        refused=sum(1 for r in log if r.status == 429),
+                        by_path=dict(accepted),
+                        cpu_seconds=_cpu_seconds() - cpu_base,
+                        peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                    )
+                )
+
+
+class Simulators:
+    """The scenario's simulators, each in its own process; a context manager."""
+
+    def __init__(self, specs: list[SimSpec]) -> None:
+        self.specs = {spec.provider: spec for spec in specs}
+        self._pipes: dict[str, Connection] = {}
+        self._children: list[Any] = []
+        self.urls: dict[str, tuple[str, str]] = {}
+
+    def __enter__(self) -> Simulators:
+        spawn = multiprocessing.get_context("spawn")
+        for name, spec in self.specs.items():
+            self._pipes[name], child_end = spawn.Pipe()
+            child = spawn.Process(target=_serve, args=(spec, child_end), daemon=True)
+            child.start()
+            self._children.append(child)
+        self.urls = {name: pipe.recv() for name, pipe in self._pipes.items()}
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for pipe in self._pipes.values():
+            pipe.send(("stop",))
+        for child in self._children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.terminate()
+
+    def _ask(self, name: str, *command: Any) -> Any:
+        self._pipes[name].send(command)
+        return self._pipes[name].recv()
+
+    def truth(self, start: datetime, end: datetime, folder: Path) -> pa.Table:
+        """Every simulator's ground truth of ``[start, end)``, as one table."""
+        tables = []
+        for name in self.specs:
+            path = folder / f"truth-{name}.parquet"
+            self._ask(name, "truth", start, end, str(path))
+            tables.append(pq.read_table(path))
+        return pa.concat_tables(tables)
+
+    def reset(self) -> None:
+        for name in self.specs:
+            self._ask(name, "reset")
+
+    def stats(self) -> dict[str, SimStats]:
+        return {name: self._ask(name, "stats") for name in self.specs}
+
+    def write_config(
+        self,
+        path: Path,
+        dataset: Path,
+        providers: dict[str, dict[str, Any]] | None = None,
+        **pipeline: Any,
+    ) -> Path:
+        """A config for these simulators (``providers`` adds per-provider settings)."""
+        document = {
+            "providers": {
+                name: {"base_url": url, "api_key": key, **(providers or {}).get(name, {})}
+                for name, (url, key) in self.urls.items()
+            },
+            "pipeline": dict(pipeline),
+            "storage": {"parquet_path": str(dataset)},
+        }
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        return path
+
+
+@dataclass(frozen=True)
+class FthRun:
+    """One ``fth run`` process: exit code, wall time, its own CPU and peak RSS, its summary."""
+
+    exit_code: int
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss: int
+    summary: dict[str, Any]
+    stderr: str
+
+
+def run_fth(config: Path, *args: str) -> FthRun:
+    """Run ``fth run -c config --json *args`` and measure that process alone."""
+    command = [sys.executable, "-m", "fth_core.cli", "run", "-c", str(config), "--json", *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(), err.read().decode()
+    try:
+        summary: dict[str, Any] = json.loads(text)
+    except ValueError:
+        summary = {}  # a failed run prints its error on stderr instead
+    return FthRun(
+        exit_code=process.returncode,
+        wall_seconds=wall,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        summary=summary,
+        stderr=errors,
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The stored dataset against ground truth, by dedup key, and value by value."""
+
+    stored: int
+    expected: int
+    lost: int
+    extra: int
+    duplicates: int
+    mismatch: str | None  # the first differing value, if any
+
+    @property
+    def exact(self) -> bool:
+        return not (self.lost or self.extra or self.duplicates or self.mismatch)
+
+
+def _keys(table: pa.Table) -> pa.Array:
+    columns = [table.column(name).cast(pa.string()) for name in DEDUP_KEY]
+    return pc.binary_join_element_wise(*columns, "|")
+
+
+def compare(dataset: Path, truth: pa.Table, days: tuple[date, date] | None = None) -> Comparison:
+    """``dataset`` (or its partitions of the inclusive UTC ``days``) against ``truth``."""
+    stored = DatasetStore(dataset).read(*(days or (None, None)))
+    stored_keys, truth_keys = _keys(stored), _keys(truth)
+    mismatch = None
+    try:
+        assert_same_telemetry(stored, truth)
+    except AssertionError as exc:
+        mismatch = str(exc)
+    return Comparison(
+        stored=stored.num_rows,
+        expected=truth.num_rows,
+        lost=int(pc.sum(pc.invert(pc.is_in(truth_keys, value_set=stored_keys))).as_py() or 0),
+        extra=int(pc.sum(pc.invert(pc.is_in(stored_keys, value_set=truth_keys))).as_py() or 0),
+        duplicates=stored.num_rows - pc.count_distinct(stored_keys).as_py(),
+        mismatch=mismatch,
+    )

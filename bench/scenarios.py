@@ -1,0 +1,387 @@
+"""The four benchmark scenarios of the pipeline, with their targets printed PASS/FAIL.
+
+Run from the repository root with the plugins installed (``make bench`` does it)::
+
+    python bench/scenarios.py [A B C D] [--quick] [--results bench/results.json]
+
+Every scenario runs the real ``fth run`` in a process of its own against the Motive and Samsara
+simulators, each in a process of its own (see :mod:`rig`), and checks the stored dataset
+against the simulators' ground truth.
+
+A. API-bound: latency and the providers' quotas on, enforced by the simulators. The floor of a
+   provider is max(requests / allowed rate, requests x latency / concurrency), with the rate
+   taken per quota tier; the run's floor is the slower provider's. Target: wall <= 1.2 x floor
+   with no row lost.
+B. CPU-bound: no latency, no quotas. Target: >= 250,000 rows per CPU-second of the fth process.
+C. Incremental: a one-day run on 7 and on 365 days of history. Target: time ratio <= 1.2.
+D. Memory: 7-day and 90-day backfills. Target: peak RSS ratio <= 1.3.
+
+``--quick`` shrinks every scenario to a smoke run (CI runs it through ``make bench-quick``):
+it checks that each completes and stores exactly the ground truth, not the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from rig import Comparison, FthRun, ServerQuota, SimSpec, Simulators, compare, run_fth
+
+from fth_core.store import DatasetStore
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+MB = 1024 * 1024
+
+
+@dataclass
+class Sizes:
+    """How big each scenario is; ``--quick`` swaps in the small set."""
+
+    a_vehicles: int = 200
+    a_days: int = 7
+    a_latency_ms: float = 100.0
+    b_vehicles: int = 100
+    b_days: int = 7
+    c_vehicles: int = 10
+    c_repeats: int = 3
+    d_vehicles: int = 20
+    d_days: tuple[int, int] = (7, 90)
+
+
+QUICK = Sizes(
+    a_vehicles=4,
+    a_days=2,
+    a_latency_ms=10.0,
+    b_vehicles=3,
+    b_days=2,
+    c_vehicles=2,
+    c_repeats=1,
+    d_vehicles=2,
+    d_days=(2, 5),
+)
+
+
+@dataclass
+class Result:
+    """One scenario's figures and its target's verdict."""
+
+    name: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    target: str = ""
+    passed: bool = False
+    exact: bool = False  # the dataset equals ground truth
+
+    def line(self, label: str, value: Any) -> None:
+        self.figures[label] = value
+        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+        print(f"  {label:<34} {shown}")
+
+
+def _check(result: Result, comparison: Comparison, run: FthRun) -> None:
+    result.exact = comparison.exact and run.exit_code == 0
+    result.line("rows stored", comparison.stored)
+    result.line("rows lost", comparison.lost)
+    result.line("rows extra or duplicated", comparison.extra + comparison.duplicates)
+    if comparison.mismatch:
+        print(f"  MISMATCH: {comparison.mismatch}")
+    if run.exit_code != 0:
+        print(f"  fth run exited {run.exit_code}: {run.stderr.strip()[-500:]}")
+
+
+def _verdict(result: Result, passed: bool, target: str) -> Result:
+    result.passed = passed and result.exact
+    result.target = target
+    print(f"  {'PASS' if result.passed else 'FAIL'}: {target}")
+    return result
+
+
+def _sim_cost(result: Result, sims: Simulators) -> None:
+    for name, stats in sims.stats().items():
+        result.line(f"{name} simulator CPU s", round(stats.cpu_seconds, 2))
+
+
+def _no_quota() -> dict[str, Any]:
+    """Client settings that take the plugin quotas out of the way (scenarios B to D)."""
+    return {"rate_limit": {"requests_per_second": 10_000, "burst": 1000}}
+
+
+# -- A ---------------------------------------------------------------------------------------
+MOTIVE_QUOTA = ServerQuota(rate=20, burst=5, max_in_flight=10)
+SAMSARA_QUOTA = ServerQuota(
+    rate=150,
+    burst=5,
+    path_limits={
+        "/fleet/vehicles": 25,
+        "/fleet/drivers": 5,
+        "/fleet/driver-vehicle-assignments": 5,
+    },
+)
+# The client told the Motive limits, as an operator who knows them would; Samsara's defaults
+# (150/s, tiers declared on its endpoints) already match.
+A_CLIENT = {
+    "motive": {"rate_limit": {"requests_per_second": 20, "burst": 1}, "max_concurrency": 10}
+}
+A_CONCURRENCY = {"motive": 10, "samsara": 8}
+
+
+def scenario_a(sizes: Sizes, tmp: Path) -> Result:
+    result = Result("A")
+    end = DAY0 + timedelta(days=sizes.a_days)
+    specs = [
+        SimSpec(
+            name,
+            sizes.a_vehicles,
+            seed,
+            end + timedelta(days=3),
+            latency_ms=sizes.a_latency_ms,
+            quota=quota,
+        )
+        for name, seed, quota in (("motive", 11, MOTIVE_QUOTA), ("samsara", 12, SAMSARA_QUOTA))
+    ]
+    print(
+        f"A. API-bound: {sizes.a_vehicles} vehicles per provider, {sizes.a_days} days, "
+        f"{sizes.a_latency_ms:g} ms latency, quotas on"
+    )
+    with Simulators(specs) as sims:
+        config = sims.write_config(
+            tmp / "a.yaml",
+            tmp / "a-dataset",
+            A_CLIENT,
+            default_start_date=DAY0.date().isoformat(),
+        )
+        run = run_fth(config, "--end", end.isoformat())
+        stats = sims.stats()
+        floors = {}
+        for spec in specs:
+            served = stats[spec.provider]
+            tiers = [served.accepted / (spec.quota.rate or float("inf"))]
+            tiers += [
+                served.by_path.get(path, 0) / rate for path, rate in spec.quota.path_limits.items()
+            ]
+            latency_bound = served.accepted * spec.latency_ms / 1000 / A_CONCURRENCY[spec.provider]
+            floors[spec.provider] = max(*tiers, latency_bound)
+            result.line(f"{spec.provider} requests", served.accepted)
+            result.line(f"{spec.provider} 429s received", served.refused)
+            result.line(f"{spec.provider} floor s", round(floors[spec.provider], 2))
+            provider = run.summary.get("providers", {}).get(spec.provider, {})
+            result.line(f"{spec.provider} rows", provider.get("rows_fetched", 0))
+        _sim_cost(result, sims)
+        floor = max(floors.values())
+        result.line("run floor s", round(floor, 2))
+        result.line("wall s", round(run.wall_seconds, 2))
+        result.line("wall / floor", round(run.wall_seconds / floor, 3))
+        _check(result, compare(tmp / "a-dataset", sims.truth(DAY0, end, tmp)), run)
+    return _verdict(result, run.wall_seconds <= 1.2 * floor, "wall <= 1.2 x floor, 0 rows lost")
+
+
+# -- B ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Backfill:
+    run: FthRun
+    comparison: Comparison
+    simulator_cpu: dict[str, float]
+
+
+def _backfill(tmp: Path, tag: str, vehicles: int, days: int) -> Backfill:
+    """``fth run`` of ``days`` from DAY0 on an empty dataset, no latency, no quotas."""
+    end = DAY0 + timedelta(days=days)
+    specs = [
+        SimSpec(name, vehicles, seed, end + timedelta(days=3))
+        for name, seed in (("motive", 21), ("samsara", 22))
+    ]
+    with Simulators(specs) as sims:
+        dataset = tmp / f"{tag}-dataset"
+        config = sims.write_config(
+            tmp / f"{tag}.yaml",
+            dataset,
+            {name: _no_quota() for name in sims.specs},
+            default_start_date=DAY0.date().isoformat(),
+        )
+        run = run_fth(config, "--end", end.isoformat())
+        cpu = {name: stats.cpu_seconds for name, stats in sims.stats().items()}
+        comparison = compare(dataset, sims.truth(DAY0, end, tmp))
+    return Backfill(run, comparison, cpu)
+
+
+def _simulator_cpu(result: Result, cpu: dict[str, float]) -> None:
+    for name, seconds in cpu.items():
+        result.line(f"{name} simulator CPU s", round(seconds, 2))
+
+
+def scenario_b(sizes: Sizes, tmp: Path) -> Result:
+    result = Result("B")
+    print(
+        f"B. CPU-bound: {sizes.b_vehicles} vehicles per provider, {sizes.b_days} days, "
+        "no latency, no quotas"
+    )
+    done = _backfill(tmp, "b", sizes.b_vehicles, sizes.b_days)
+    run = done.run
+    result.line("rows written", int(run.summary.get("rows_written", 0)))
+    result.line("fth CPU s (user + sys)", round(run.cpu_seconds, 2))
+    rate = done.comparison.stored / run.cpu_seconds
+    result.line("rows per CPU-second", round(rate))
+    result.line("peak RSS MB", round(run.peak_rss / MB, 1))
+    result.line("wall s", round(run.wall_seconds, 2))
+    _simulator_cpu(result, done.simulator_cpu)
+    _check(result, done.comparison, run)
+    return _verdict(result, rate >= 250_000, ">= 250,000 rows per CPU-second")
+
+
+# -- C ---------------------------------------------------------------------------------------
+def _history(sims: Simulators, dataset: Path, days: int, tmp: Path) -> None:
+    """Write ``days`` of ground truth before DAY0 straight into the store, as earlier runs
+    would have, and set both watermarks to DAY0."""
+    store = DatasetStore(dataset)
+    chunk = 30
+    for first in range(days, 0, -chunk):
+        start = DAY0 - timedelta(days=first)
+        stop = min(start + timedelta(days=chunk), DAY0)
+        store.merge(sims.truth(start, stop, tmp))
+    for name in sims.specs:
+        store.set_watermark(name, DAY0)
+
+
+def scenario_c(sizes: Sizes, tmp: Path) -> Result:
+    result = Result("C")
+    history = (7, 365)
+    print(
+        f"C. Incremental: a 1-day run (1-day lookback) on {history[0]} and {history[1]} days "
+        f"of history, {sizes.c_vehicles} vehicles per provider, best of {sizes.c_repeats}"
+    )
+    end = DAY0 + timedelta(days=1)
+    epoch = (DAY0 - timedelta(days=history[1] + 1)).date()
+    specs = [
+        SimSpec(name, sizes.c_vehicles, seed, end + timedelta(days=3), epoch=epoch)
+        for name, seed in (("motive", 31), ("samsara", 32))
+    ]
+    times = {}
+    exact = True
+    with Simulators(specs) as sims:
+        truth = sims.truth(DAY0 - timedelta(days=1), end, tmp)
+        for days in history:
+            base = tmp / f"c-history-{days}"
+            _history(sims, base, days, tmp)
+            walls = []
+            for attempt in range(sizes.c_repeats):
+                # A hard-linked copy: every write replaces files, so the base stays as it is.
+                dataset = tmp / f"c-{days}-{attempt}"
+                shutil.copytree(base, dataset, copy_function=os.link)
+                config = sims.write_config(
+                    tmp / f"c-{days}.yaml",
+                    dataset,
+                    {name: _no_quota() for name in sims.specs},
+                    lookback_days=1,
+                )
+                run = run_fth(config, "--end", end.isoformat())
+                walls.append(run.wall_seconds)
+                touched = compare(dataset, truth, (DAY0.date() - timedelta(days=1), DAY0.date()))
+                exact = exact and touched.exact and run.exit_code == 0
+                if not touched.exact or run.exit_code:
+                    _check(result, touched, run)
+                shutil.rmtree(dataset)
+            times[days] = min(walls)
+            result.line(f"{days}-day history: incremental run s", round(times[days], 3))
+            shutil.rmtree(base)
+    ratio = times[history[1]] / times[history[0]]
+    result.line("ratio", round(ratio, 3))
+    result.exact = exact
+    return _verdict(result, ratio <= 1.2, "365-day / 7-day time <= 1.2")
+
+
+# -- D ---------------------------------------------------------------------------------------
+def scenario_d(sizes: Sizes, tmp: Path) -> Result:
+    result = Result("D")
+    short, long = sizes.d_days
+    print(f"D. Memory: {short}- and {long}-day backfills, {sizes.d_vehicles} vehicles per provider")
+    peaks = {}
+    exact = True
+    for days in (short, long):
+        done = _backfill(tmp, f"d{days}", sizes.d_vehicles, days)
+        peaks[days] = done.run.peak_rss
+        result.line(f"{days}-day backfill rows", done.comparison.stored)
+        result.line(f"{days}-day backfill peak RSS MB", round(done.run.peak_rss / MB, 1))
+        result.line(f"{days}-day backfill wall s", round(done.run.wall_seconds, 2))
+        if not done.comparison.exact or done.run.exit_code:
+            _check(result, done.comparison, done.run)
+        exact = exact and done.comparison.exact and done.run.exit_code == 0
+    ratio = peaks[long] / peaks[short]
+    result.line("peak RSS ratio", round(ratio, 3))
+    result.exact = exact
+    return _verdict(result, ratio <= 1.3, f"{long}-day / {short}-day peak RSS <= 1.3")
+
+
+SCENARIOS: dict[str, Callable[[Sizes, Path], Result]] = {
+    "A": scenario_a,
+    "B": scenario_b,
+    "C": scenario_c,
+    "D": scenario_d,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", metavar="A|B|C|D", help="default: all four")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes; checks correctness only")
+    parser.add_argument("--results", type=Path, help="write the figures here as JSON")
+    args = parser.parse_args()
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    args.scenarios = args.scenarios or list(SCENARIOS)
+    sizes = QUICK if args.quick else Sizes()
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    print(
+        f"fth benchmarks{' (quick)' if args.quick else ''} on {machine['cpus']} CPUs, "
+        f"Python {machine['python']}\n"
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fth-bench-") as tmp:
+        for name in args.scenarios:
+            began = datetime.now(UTC)
+            folder = Path(tmp) / name
+            folder.mkdir()
+            result = SCENARIOS[name](sizes, folder)
+            result.figures["scenario seconds"] = round(
+                (datetime.now(UTC) - began).total_seconds(), 1
+            )
+            results.append(result)
+            print()
+    if args.results:
+        document = {
+            "generated_at": datetime.now(UTC).isoformat(),
+            "quick": args.quick,
+            "machine": machine,
+            "scenarios": {r.name: asdict(r) for r in results},
+        }
+        args.results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {args.results}")
+    if args.quick:
+        failed = [r.name for r in results if not r.exact]
+        print(
+            "quick run: "
+            + (f"dataset wrong in {', '.join(failed)}" if failed else "every dataset exact")
+        )
+    else:
+        failed = [r.name for r in results if not r.passed]
+        print("targets: " + (f"FAIL in {', '.join(failed)}" if failed else "all PASS"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
