@@ -203,17 +203,20 @@ def test_the_next_run_picks_up_late_points_without_loss_or_duplicates(runs: Runs
 def test_the_next_run_requests_only_the_lookback_and_the_new_window(runs: Runs) -> None:
     windows = [(LOOKBACK_START, FIRST_END), (FIRST_END, SECOND_END)]
     # Motive (README "Telemetry"): one location request per vehicle of the roster (deactivated
-    # ones too) and window, for the window's days with a day of margin on each side.
+    # ones too) and window. The run's first window asks for its days with a day of margin on
+    # each side; the next window only for the day that is new, the rest being carried over.
     locations = [r for r in runs.second_requests["motive"] if r.path.startswith("/v3/")]
     assert len(locations) == VEHICLES * len(windows)
     ranges = {
         (r.path.rsplit("/", 1)[1], r.query["start_date"][0], r.query["end_date"][0])
         for r in locations
     }
+    first_days = (LOOKBACK_START - timedelta(days=1)).date(), FIRST_END.date()
+    new_day = SECOND_END.date()
     assert ranges == {
-        (v.id, (start - timedelta(days=1)).date().isoformat(), end.date().isoformat())
+        (v.id, day_range[0].isoformat(), day_range[1].isoformat())
         for v in runs.motive.fleet.vehicles
-        for start, end in windows
+        for day_range in (first_days, (new_day, new_day))
     }
     # Samsara (README "Telemetry"): per window one GPS walk over the window, one margin walk
     # over the day before it and one over the 30 minutes after it; assignments inside it.
@@ -406,8 +409,8 @@ class _BreakSecondDay:
 
     def __call__(self, request: SimRequest) -> SimResponse:
         second_day = (DAY0 + timedelta(days=1)).date().isoformat()
-        motive_day = DAY0.date().isoformat()  # Motive asks from the day before the window
-        if (request.path.startswith("/v3/") and request.arg("start_date") == motive_day) or (
+        motive_day = (DAY0 + timedelta(days=2)).date().isoformat()  # a day past the window
+        if (request.path.startswith("/v3/") and request.arg("end_date") == motive_day) or (
             "gps" in (request.arg("types") or "")
             and (request.arg("startTime") or "").startswith(second_day)
         ):

@@ -7,6 +7,10 @@ Fetch (:func:`fetch_locations`)
        window (:func:`request_days`), split into ranges of at most ``max_days_per_request``
        days; each day is requested once. Requests run concurrently on a thread pool sized by
        the provider's ``max_concurrency``; the shared client enforces the rate limit.
+    2b. Consecutive windows of one run share days (the padding of an unknown day zone reaches
+       into the next window). The breadcrumbs already downloaded that lie at or after the
+       window's end are carried to the next window of the same :class:`Provider` (see
+       :class:`_Carry`), so each day is downloaded once per run, not three times.
     3. Each answer is decoded straight into the msgspec Structs of :mod:`fth_motive.wire` (no
        dict and no pydantic model per point) and yielded as one
        :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
@@ -29,9 +33,10 @@ Flatten (:func:`flatten_locations`)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -52,6 +57,9 @@ from fth_motive.conventions import (
     LOCATION_TYPES,
     METRIC_UNITS_HEADER,
     engine_states,
+)
+from fth_motive.conventions import (
+    PROVIDER_NAME as PROVIDER,
 )
 from fth_motive.models import Vehicle
 from fth_motive.settings import MotiveSettings
@@ -102,7 +110,8 @@ class LocationHistory:
     ``records`` are the unwrapped ``vehicle_location`` s as decoded (:class:`Breadcrumb` s;
     dicts of the same shape are accepted too), for the days
     ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
-    records the units that were requested. Flatten keeps only ``[start, end)``.
+    records the units that were requested. Flatten keeps only ``[start, end)``. ``located``,
+    when fetch has parsed them already, are the records' ``located_at`` as timestamps.
     """
 
     vehicle: RosterVehicle
@@ -112,6 +121,7 @@ class LocationHistory:
     end: datetime
     metric: bool
     records: Sequence[Breadcrumb | Mapping[str, Any]]
+    located: pa.Array | None = None
 
 
 # -- days --------------------------------------------------------------------------------------
@@ -185,6 +195,87 @@ def fetch_days(
     return items
 
 
+@dataclass
+class _Held:
+    """One vehicle's breadcrumbs downloaded for days up to ``last_day`` that lie at or after
+    the end of the window they were fetched for."""
+
+    last_day: date
+    metric: bool
+    records: list[Breadcrumb]
+    located: pa.Array
+
+
+@dataclass
+class _Carry:
+    """What a provider's last window left for the next: valid only for a window starting at
+    ``until`` (the pipeline walks a run's windows in order through one Provider)."""
+
+    until: datetime | None = None
+    held: dict[str, _Held] = field(default_factory=dict)
+
+
+# Keyed weakly by Provider: the carry lives exactly as long as the run's Provider does.
+_CARRIES: weakref.WeakKeyDictionary[Provider, _Carry] = weakref.WeakKeyDictionary()
+
+
+def _us(moment: datetime) -> int:
+    return (moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
+
+
+class _Placer:
+    """Sorts one window's breadcrumbs: inside ``[start, end)`` to the batch, later ones into
+    the carry for the next window, earlier ones (already stored by an earlier window) away."""
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start, self.end = start, end
+        self.low, self.high = _us(start), _us(end)
+        self.carry: dict[str, _Held] = {}
+
+    def place(
+        self,
+        vehicle: RosterVehicle,
+        first: date,
+        last: date,
+        metric: bool,
+        records: list[Breadcrumb],
+        located: pa.Array | None = None,
+    ) -> LocationHistory | None:
+        if located is None:
+            try:
+                located = parse_timestamps([r.located_at for r in records], PROVIDER)
+            except FthError:
+                # Unreadable times: flatten reports them; nothing of this answer is carried.
+                return LocationHistory(vehicle, first, last, self.start, self.end, metric, records)
+        us = located.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        # A missing time is inside (flatten reports it), never carried.
+        stamped = ~np.asarray(located.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        later = stamped & (us >= self.high)
+        inside = ~later & ~(stamped & (us < self.low))
+        # Every vehicle downloaded is remembered, even with nothing to carry: its days are done.
+        held = self.carry.setdefault(
+            vehicle.id, _Held(last, metric, [], pa.array([], type=located.type))
+        )
+        held.last_day = max(held.last_day, last)
+        if later.any():
+            keep = np.flatnonzero(later)
+            held.records.extend(records[i] for i in keep.tolist())
+            held.located = pa.concat_arrays([held.located, located.take(pa.array(keep))])
+        if not inside.any():
+            return None
+        if not inside.all():
+            keep = np.flatnonzero(inside)
+            records = [records[i] for i in keep.tolist()]
+            located = located.take(pa.array(keep))
+        return LocationHistory(
+            vehicle, first, last, self.start, self.end, metric, records, located=located
+        )
+
+    def forget(self, vehicle: RosterVehicle) -> None:
+        """A failed range: the next window downloads this vehicle's days afresh."""
+        self.carry.pop(vehicle.id, None)
+
+
 def fetch_locations(
     provider: Provider, start: datetime, end: datetime
 ) -> Iterator[TelemetryBatch[LocationHistory]]:
@@ -194,37 +285,67 @@ def fetch_locations(
     endpoint = provider.endpoint("vehicle_locations")
     roster = fetch_roster(provider)
     first, last = request_days(start, end, settings.location_day_zone)
-    ranges = split_days(first, last, settings.max_days_per_request)
-    tasks = [(vehicle, a, b) for vehicle in roster for a, b in ranges]
+    carry = _CARRIES.setdefault(provider, _Carry())
+    held = carry.held if carry.until == start else {}
+    carry.until, carry.held = None, {}  # spent, whatever happens below
+    placer = _Placer(start, end)
+    failed: set[str] = set()
+    tasks = []
+    for vehicle in roster:
+        kept = held.get(vehicle.id)
+        since = first if kept is None else max(first, kept.last_day + _ONE_DAY)
+        tasks += [
+            (vehicle, a, b) for a, b in split_days(since, last, settings.max_days_per_request)
+        ]
     log.debug(
-        "motive: %d vehicles x %d day range(s) %s..%s for %s..%s",
+        "motive: %d vehicles, %d range(s) within %s..%s for %s..%s (%d vehicles carried over)",
         len(roster),
-        len(ranges),
+        len(tasks),
         first,
         last,
         start.isoformat(),
         end.isoformat(),
+        len(held),
     )
+    by_id = {vehicle.id: vehicle for vehicle in roster}
+    # A vehicle's carried breadcrumbs join its batch once its new days arrive, so a vehicle
+    # whose request fails contributes nothing to the window, as before there was a carry.
+    carried = {vehicle_id: kept for vehicle_id, kept in held.items() if vehicle_id in by_id}
+
+    def release(vehicle: RosterVehicle) -> Iterator[TelemetryBatch[LocationHistory]]:
+        kept = carried.pop(vehicle.id, None)
+        if kept is not None:
+            history = placer.place(
+                vehicle, kept.last_day, kept.last_day, kept.metric, kept.records, kept.located
+            )
+            if history is not None:
+                yield TelemetryBatch(history)
 
     def work(task: tuple[RosterVehicle, date, date]) -> list[Breadcrumb]:
         vehicle, a, b = task
         return fetch_days(client, endpoint, vehicle, a, b)
 
     for (vehicle, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
-        failures: tuple[FetchFailure, ...] = ()
-        records: list[Breadcrumb] = []
         error = future.exception()
         if error is None:
-            records = future.result()
+            history = placer.place(vehicle, a, b, vehicle.metric_units, future.result())
+            if history is not None:
+                yield TelemetryBatch(history)
+            yield from release(vehicle)
         elif isinstance(error, FthError):
-            failures = (FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}"),)
+            failed.add(vehicle.id)
+            carried.pop(vehicle.id, None)
             log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
+            failure = FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}")
+            empty = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, [])
+            yield TelemetryBatch(empty, (failure,))
         else:
             raise error
-        if not records and not failures:
-            continue
-        history = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, records)
-        yield TelemetryBatch(history, failures)
+    for vehicle_id in list(carried):  # nothing new to download for these (short windows)
+        yield from release(by_id[vehicle_id])
+    for vehicle_id in failed:
+        placer.forget(by_id[vehicle_id])
+    carry.until, carry.held = end, placer.carry
 
 
 def _bounded_map(
@@ -266,10 +387,11 @@ def _floats(values: list[int | float | None]) -> pa.Array:
 def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
     records = as_breadcrumbs(history.records)
-    times = parse_timestamps([r.located_at for r in records], "motive")
+    times = history.located
+    if times is None:
+        times = parse_timestamps([r.located_at for r in records], PROVIDER)
     us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
-    low = (history.start.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
-    high = (history.end.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
+    low, high = _us(history.start), _us(history.end)
     inside = (us >= low) & (us < high)
     if times.null_count:
         log.warning(

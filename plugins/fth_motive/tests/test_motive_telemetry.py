@@ -99,6 +99,59 @@ def test_each_day_is_requested_once_per_vehicle(
     assert len(server.requests("/v1/vehicles")) == 1
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "Pacific/Kiritimati", "America/Chicago"])
+def test_consecutive_windows_of_one_provider_download_each_day_once_and_equal_ground_truth(
+    simulate: Simulate, connect: Connect, zone: str
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4), location_day_zone=zone)
+    provider = connect(server)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    cuts = [start + timedelta(hours=h) for h in (0, 24, 36, 48, 72)]  # a half-day window too
+    tables = []
+    for w_start, w_end in itertools.pairwise(cuts):
+        table, failures = _run(provider, w_start, w_end)
+        assert failures == []
+        assert_same_telemetry(table, simulator.expected_telemetry(w_start, w_end))
+        tables.append(table)
+    assert_same_telemetry(pa.concat_tables(tables), simulator.expected_telemetry(cuts[0], cuts[-1]))
+    # The padding days of one window are carried into the next, not downloaded again.
+    for vehicle_ranges in _location_requests(server).values():
+        assert _days(vehicle_ranges) == _days([(date(2026, 3, 1), date(2026, 3, 5))])
+
+
+def test_a_window_that_does_not_follow_the_last_one_downloads_its_own_days(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=2))
+    provider = connect(server)
+    day = timedelta(days=1)
+    first = datetime(2026, 3, 2, tzinfo=UTC)
+    _run(provider, first, first + day)
+    server.clear_log()
+    again, _ = _run(provider, first, first + day)  # the same window again: nothing carried
+    assert_same_telemetry(again, simulator.expected_telemetry(first, first + day))
+    for vehicle_ranges in _location_requests(server).values():
+        assert vehicle_ranges == [(date(2026, 3, 1), date(2026, 3, 3))]
+
+
+def test_a_vehicle_whose_new_days_fail_brings_none_of_its_carried_points(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=2))
+    provider = connect(server, max_retries=0)
+    day = timedelta(days=1)
+    first = datetime(2026, 3, 2, tzinfo=UTC)
+    _run(provider, first, first + day)
+    server.inject(Fault("status", status=400, path="/v3/vehicle_locations/"))
+    table, failures = _run(provider, first + day, first + 2 * day)
+    (failure,) = failures
+    failed_id = failure.subject.removeprefix("vehicle ")
+    assert failed_id not in set(table.column("provider_vehicle_id").to_pylist())
+    others = simulator.expected_telemetry(first + day, first + 2 * day)
+    others = others.filter(pc.not_equal(others.column("provider_vehicle_id"), failed_id))
+    assert_same_telemetry(table, others)
+
+
 def test_a_known_day_zone_requests_exactly_the_windows_days(
     simulate: Simulate, connect: Connect
 ) -> None:
