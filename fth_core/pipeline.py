@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core.config import FthConfig, load_config
+from fth_core.crashpoints import crash_point
 from fth_core.endpoints import parse_utc
 from fth_core.errors import ConfigError, FthError
 from fth_core.logs import get_logger
@@ -239,7 +240,7 @@ class TelemetryPipeline:
         with manager, self.store.locked():
             with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="fth") as pool:
                 futures = {
-                    p.name: pool.submit(self._run_provider, p, start_at, end_at, run_id, notify)
+                    p.name: pool.submit(self._run_provider, p, start_at, end_at, notify)
                     for p in selected
                 }
                 runs = {name: future.result() for name, future in futures.items()}
@@ -276,7 +277,6 @@ class TelemetryPipeline:
         provider: Provider,
         explicit_start: datetime | None,
         end: datetime,
-        run_id: str,
         notify: ProgressCallback,
     ) -> ProviderRun:
         run = ProviderRun(provider.name)
@@ -287,7 +287,7 @@ class TelemetryPipeline:
         notify("provider_start", {"provider": provider.name, "windows": len(plan)})
         for index, (w_start, w_end) in enumerate(plan):
             try:
-                failures = self._run_window(provider, w_start, w_end, run, f"{run_id}-{index}")
+                failures = self._run_window(provider, w_start, w_end, run)
             except FthError as exc:
                 failures = [str(exc)]
             except Exception as exc:  # a plugin bug fails its provider only
@@ -302,6 +302,7 @@ class TelemetryPipeline:
                 break
             run.windows_done += 1
             run.watermark = w_end
+            crash_point("window.committed")
             notify("window_done", {"provider": provider.name, "index": index, "end": w_end})
         stats = provider.stats
         run.requests, run.retries, run.rate_limited = (
@@ -319,11 +320,8 @@ class TelemetryPipeline:
         start: datetime,
         end: datetime,
         run: ProviderRun,
-        window_id: str,
     ) -> list[str]:
-        """Fetch, validate and commit one window; returns the fetch failures (empty = ok).
-
-        ``window_id`` (run id + window index) names the window's quarantine file."""
+        """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
         tables: list[pa.Table] = []
         failures: list[str] = []
         for batch in fetch_telemetry(provider, start, end):
@@ -333,8 +331,9 @@ class TelemetryPipeline:
         valid, bad = split_invalid(table)
         with self._write_lock:  # providers share date partitions
             result: MergeResult = self.store.merge(valid)
-            # One file per provider and window: windows of one run may share a date.
-            run.quarantined += self.store.quarantine(bad, f"{window_id}-{provider.name}")
+            crash_point("window.merged")
+            run.quarantined += self.store.quarantine(bad)
+            crash_point("window.quarantined")
             if not failures:
                 self.store.set_watermark(provider.name, end)
         run.rows_fetched += table.num_rows

@@ -3,7 +3,7 @@
 Layout under the dataset root::
 
     date=2026-03-02/part-0.parquet      one file per UTC date, sorted by provider, vehicle, time
-    _quarantine/date=2026-03-02/<run>.parquet   rows that broke the schema's ranges, with a reason
+    _quarantine/date=2026-03-02/part-0.parquet   rows that broke the schema's ranges, with a reason
     _state/state.json                   per-provider watermarks and the last run's summary
     .lock                               held (flock) by the run writing the dataset
 
@@ -11,10 +11,13 @@ Readers skip ``_``- and ``.``-prefixed paths (pyarrow.dataset does by default; D
 read ``date=*/*.parquet``), so only telemetry is seen.
 
 Every write is atomic: a temporary file in the same directory, fsync, ``os.replace``, fsync of
-the directory. Data is committed before state, so a crash at any instant leaves a readable
-dataset whose watermark never claims more than what is stored; rerunning converges on the same
-dataset because merging deduplicates on ``(provider, provider_vehicle_id, timestamp)``, keeping
-the latest fetch.
+the directory (a directory created for it is made durable in its parent first). Data is
+committed before state, so a crash at any instant leaves a readable dataset whose watermark
+never claims more than what is stored; rerunning converges on the same dataset because merging
+deduplicates on ``(provider, provider_vehicle_id, timestamp)``, keeping the latest fetch.
+Quarantined rows are merged the same way, so a window fetched again (after a crash, or inside
+the lookback) does not quarantine its rows twice. :mod:`fth_core.crashpoints` marks each step
+for the tests that kill a run there.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fth_core.crashpoints import crash_point
 from fth_core.errors import FthError
 from fth_core.schema import (
     DEDUP_KEY,
@@ -46,10 +50,11 @@ from fth_core.schema import (
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-__all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
+__all__ = ["QUARANTINE_SCHEMA", "DatasetLockedError", "DatasetStore", "MergeResult"]
 
 DATA_FILE = "part-0.parquet"
 _SEQ = "__fth_seq"
+QUARANTINE_SCHEMA = TELEMETRY_SCHEMA.append(pa.field("reason", pa.string()))
 
 
 class DatasetLockedError(FthError):
@@ -80,15 +85,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write ``path`` via ``write(tmp_path)`` so readers only ever see the old or new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _make_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents, each fsynced into its parent: a file synced
+    into a directory whose own entry was never synced can vanish with it in a power cut."""
+    if path.is_dir():
+        return
+    _make_dir(path.parent)
+    path.mkdir(exist_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _atomic_write(path: Path, write: Any, kind: str) -> None:
+    """Write ``path`` via ``write(tmp_path)`` so readers only ever see the old or new file.
+
+    ``kind`` (partition, quarantine, state) names the crash points of each step."""
+    _make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        crash_point(f"{kind}.written")
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        crash_point(f"{kind}.synced")
         os.replace(tmp, path)
+        crash_point(f"{kind}.replaced")
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
@@ -105,13 +125,28 @@ def dedupe_latest(table: pa.Table) -> pa.Table:
     return table.filter(keep)
 
 
+def _by_day(table: pa.Table) -> Iterator[tuple[date, pa.Table]]:
+    """The rows of each UTC date ``table`` touches, dates in order."""
+    days = pc.cast(table.column("timestamp"), pa.date32())
+    for day in sorted(pc.unique(days).to_pylist()):
+        yield day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+
+
+def _merge_file(path: Path, incoming: pa.Table, schema: pa.Schema, kind: str) -> tuple[int, int]:
+    """Merge ``incoming`` into the Parquet file ``path`` (deduplicated, sorted) and replace it
+    atomically; returns the row counts before and after."""
+    existing = pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
+    merged = sort_telemetry(dedupe_latest(concat_telemetry([existing, incoming])))
+    _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, compression="zstd"), kind)
+    return existing.num_rows, merged.num_rows
+
+
 class DatasetStore:
     """A telemetry dataset rooted at ``root``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.state_path = self.root / "_state" / "state.json"
-        self._lock_handle: IO[str] | None = None
 
     # -- locking ---------------------------------------------------------------------------
     @contextmanager
@@ -148,6 +183,9 @@ class DatasetStore:
     def partition_dir(self, day: date) -> Path:
         return self.root / f"date={day.isoformat()}"
 
+    def quarantine_dir(self, day: date) -> Path:
+        return self.root / "_quarantine" / f"date={day.isoformat()}"
+
     def partitions(self) -> list[date]:
         if not self.root.exists():
             return []
@@ -169,30 +207,20 @@ class DatasetStore:
         Only the partitions the rows fall in are read and rewritten.
         """
         result = MergeResult(rows_in=table.num_rows)
-        if table.num_rows == 0:
-            return result
-        days = pc.cast(table.column("timestamp"), pa.date32())
-        for day in sorted(pc.unique(days).to_pylist()):
-            incoming = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-            existing = self.read_partition(day)
-            merged = dedupe_latest(concat_telemetry([existing, incoming]))
-            merged = sort_telemetry(merged)
-            result.rows_added += merged.num_rows - existing.num_rows
-            result.duplicates += existing.num_rows + incoming.num_rows - merged.num_rows
+        for day, incoming in _by_day(table):
             target = self.partition_dir(day) / DATA_FILE
-            _atomic_write(target, lambda tmp, t=merged: pq.write_table(t, tmp, compression="zstd"))
+            before, after = _merge_file(target, incoming, TELEMETRY_SCHEMA, "partition")
+            result.rows_added += after - before
+            result.duplicates += before + incoming.num_rows - after
             result.partitions.append(day.isoformat())
         return result
 
-    def quarantine(self, table: pa.Table, run_id: str) -> int:
-        """Set aside rows that failed validation (they carry a ``reason`` column)."""
-        if table.num_rows == 0:
-            return 0
-        days = pc.cast(table.column("timestamp"), pa.date32())
-        for day in pc.unique(days).to_pylist():
-            rows = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-            target = self.root / "_quarantine" / f"date={day.isoformat()}" / f"{run_id}.parquet"
-            _atomic_write(target, lambda tmp, t=rows: pq.write_table(t, tmp))
+    def quarantine(self, table: pa.Table) -> int:
+        """Set aside rows that failed validation (they carry a ``reason`` column), merged into
+        one file per date like the partitions: a row fetched twice is kept once, the latest."""
+        for day, rows in _by_day(table):
+            target = self.quarantine_dir(day) / DATA_FILE
+            _merge_file(target, rows, QUARANTINE_SCHEMA, "quarantine")
         return int(table.num_rows)
 
     # -- reading ---------------------------------------------------------------------------
@@ -217,14 +245,19 @@ class DatasetStore:
 
     # -- retention -------------------------------------------------------------------------
     def prune(self, retention_days: int, today: date | None = None) -> list[date]:
-        """Delete partitions older than ``retention_days`` before ``today`` (UTC)."""
+        """Delete partitions older than ``retention_days`` before ``today`` (UTC), and their
+        quarantine; returns the dates whose partition held data."""
         cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
         removed = [d for d in self.partitions() if d < cutoff]
-        for day in removed:
-            shutil.rmtree(self.partition_dir(day))
-            shutil.rmtree(self.root / "_quarantine" / f"date={day.isoformat()}", ignore_errors=True)
-        if removed:
-            _fsync_dir(self.root)
+        # Every old date directory, not only those with data: a run killed between deleting a
+        # partition and its quarantine, or inside a new partition's first write, leaves one.
+        oldest_kept = f"date={cutoff.isoformat()}"
+        for parent in (self.root, self.root / "_quarantine"):
+            stale = [p for p in parent.glob("date=*") if p.name < oldest_kept]
+            for directory in stale:
+                shutil.rmtree(directory)
+            if stale:
+                _fsync_dir(parent)
         return removed
 
     # -- state -----------------------------------------------------------------------------
@@ -239,7 +272,9 @@ class DatasetStore:
 
     def save_state(self, state: dict[str, Any]) -> None:
         text = json.dumps(state, indent=2, sort_keys=True, default=str)
-        _atomic_write(self.state_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        _atomic_write(
+            self.state_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "state"
+        )
 
     def watermark(self, provider: str) -> datetime | None:
         entry = self.load_state().get("providers", {}).get(provider)

@@ -1,11 +1,35 @@
-"""Shared by the end-to-end tests: a config document for the simulators, and a dead port."""
+"""Shared by the end-to-end tests: a config document for the simulators, a dead port, and the
+CLI in a subprocess against both simulators served from this process (:class:`Sims`).
+
+Both simulators' clocks stand well past the runs' ends, so every late point is out and ground
+truth is simply each simulator's ``expected_telemetry`` of the window.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
-from datetime import date
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from fth_core.sim import Fleet, SimServer
+from fth_core.store import DatasetStore
+from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+AS_OF = DAY0 + timedelta(days=10)
+VEHICLES = 3
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy"}
 
 
 def simulators_config(
@@ -43,3 +67,89 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def cli_env() -> dict[str, str]:
+    """This environment without fth selections, API keys or proxies (every plugin loads)."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FTH_")
+        and not key.endswith("_API_KEY")
+        and key.lower() not in _PROXY_VARIABLES
+    }
+
+
+def fth_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fth_core.cli", *args]
+
+
+def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        fth_command(*args),
+        env=cli_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_config(
+    tmp: Path, motive_url: str | None, samsara_url: str | None, read_timeout: float = 5
+) -> Path:
+    """Write ``tmp/fth.yaml`` for the simulators given a URL, with ``tmp/dataset``."""
+    document = simulators_config(
+        tmp / "dataset", motive_url, samsara_url, start=DAY0.date(), read_timeout=read_timeout
+    )
+    path = tmp / "fth.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Sims:
+    motive: MotiveSimulator
+    samsara: SamsaraSimulator
+    motive_server: SimServer
+    samsara_server: SimServer
+    tmp: Path
+
+    @property
+    def dataset(self) -> Path:
+        return self.tmp / "dataset"
+
+    def config(self) -> Path:
+        """A config for both providers pointed at these servers."""
+        return write_config(self.tmp, self.motive_server.base_url, self.samsara_server.base_url)
+
+    def expected(self, end: datetime, *names: str) -> pa.Table:
+        sims = {"motive": self.motive, "samsara": self.samsara}
+        return pa.concat_tables(
+            [sims[n].expected_telemetry(DAY0, end) for n in names or ("motive", "samsara")]
+        )
+
+    def stored(self) -> pa.Table:
+        return DatasetStore(self.dataset).read()
+
+
+def make_sims(
+    tmp_path: Path,
+    latency_ms: float = 0.0,
+    vehicles: int = VEHICLES,
+    motive_simulator: type[MotiveSimulator] = MotiveSimulator,
+) -> Iterator[Sims]:
+    """Both simulators served on loopback for the test's duration (``motive_simulator`` may be
+    a subclass that alters what Motive answers)."""
+    motive = motive_simulator(Fleet(31, vehicles=vehicles), as_of=AS_OF)
+    samsara = SamsaraSimulator(Fleet(32, vehicles=vehicles), as_of=AS_OF)
+    with (
+        SimServer(motive, latency_ms=latency_ms) as motive_server,
+        SimServer(samsara, latency_ms=latency_ms) as samsara_server,
+    ):
+        yield Sims(motive, samsara, motive_server, samsara_server, tmp_path)
+
+
+def of_provider(table: pa.Table, name: str) -> pa.Table:
+    return table.filter(pc.equal(table.column("provider").cast(pa.string()), name))

@@ -1,143 +1,47 @@
 """``fth run``, ``fth demo`` and ``fth simulate`` for real: the CLI in a subprocess, the
 Motive and Samsara simulators in this process on 127.0.0.1 (threads the subprocess reaches).
-
-Both simulators' clocks stand well past the runs' ends, so every late point is out and ground
-truth is simply each simulator's ``expected_telemetry`` of the window.
+A run killed at any instant is pinned in ``test_crash.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pytest
 import yaml
-from loopback_support import closed_port_url, simulators_config
+from loopback_support import (
+    AS_OF,
+    DAY0,
+    Sims,
+    cli_env,
+    closed_port_url,
+    fth,
+    fth_command,
+    make_sims,
+    of_provider,
+    write_config,
+)
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
-from fth_samsara.simulator import SamsaraSimulator
-
-DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
-AS_OF = DAY0 + timedelta(days=10)
-VEHICLES = 3
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy"}
-
-
-def cli_env() -> dict[str, str]:
-    """This environment without fth selections, API keys or proxies (every plugin loads)."""
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("FTH_")
-        and not key.endswith("_API_KEY")
-        and key.lower() not in _PROXY_VARIABLES
-    }
-
-
-def fth_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "fth_core.cli", *args]
-
-
-def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        fth_command(*args),
-        env=cli_env(),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def write_config(
-    tmp: Path, motive_url: str | None, samsara_url: str | None, read_timeout: float = 5
-) -> Path:
-    """Write ``tmp/fth.yaml`` for the simulators given a URL, with ``tmp/dataset``."""
-    document = simulators_config(
-        tmp / "dataset", motive_url, samsara_url, start=DAY0.date(), read_timeout=read_timeout
-    )
-    path = tmp / "fth.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
-
-
-@dataclass
-class Sims:
-    motive: MotiveSimulator
-    samsara: SamsaraSimulator
-    motive_server: SimServer
-    samsara_server: SimServer
-    tmp: Path
-
-    @property
-    def dataset(self) -> Path:
-        return self.tmp / "dataset"
-
-    def config(self) -> Path:
-        """A config for both providers pointed at these servers."""
-        return write_config(self.tmp, self.motive_server.base_url, self.samsara_server.base_url)
-
-    def expected(self, end: datetime, *names: str) -> pa.Table:
-        sims = {"motive": self.motive, "samsara": self.samsara}
-        return pa.concat_tables(
-            [sims[n].expected_telemetry(DAY0, end) for n in names or ("motive", "samsara")]
-        )
-
-    def stored(self) -> pa.Table:
-        return DatasetStore(self.dataset).read()
-
-
-def make_sims(tmp_path: Path, latency_ms: float = 0.0, vehicles: int = VEHICLES) -> Iterator[Sims]:
-    motive = MotiveSimulator(Fleet(31, vehicles=vehicles), as_of=AS_OF)
-    samsara = SamsaraSimulator(Fleet(32, vehicles=vehicles), as_of=AS_OF)
-    with (
-        SimServer(motive, latency_ms=latency_ms) as motive_server,
-        SimServer(samsara, latency_ms=latency_ms) as samsara_server,
-    ):
-        yield Sims(motive, samsara, motive_server, samsara_server, tmp_path)
 
 
 @pytest.fixture
 def sims(tmp_path: Path) -> Iterator[Sims]:
     yield from make_sims(tmp_path)
-
-
-@pytest.fixture
-def slow_sims(tmp_path: Path) -> Iterator[Sims]:
-    """Simulators answering after 200 ms: a run lasts long enough to be interrupted."""
-    yield from make_sims(tmp_path, latency_ms=200, vehicles=4)
-
-
-def of_provider(table: pa.Table, name: str) -> pa.Table:
-    return table.filter(pc.equal(table.column("provider").cast(pa.string()), name))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def one_line(text: str) -> str:
@@ -364,59 +268,6 @@ def test_a_second_concurrent_run_is_refused_with_one_line_while_the_first_holds_
                 first.kill()
                 first.wait()
     assert DatasetStore(tmp_path / "dataset").watermark("motive") == DAY0 + timedelta(days=1)
-
-
-def test_a_run_killed_mid_run_leaves_a_readable_dataset_and_a_rerun_converges(
-    slow_sims: Sims,
-) -> None:
-    config = str(slow_sims.config())
-    end = DAY0 + timedelta(days=4)
-    run = subprocess.Popen(
-        fth_command("run", "-c", config, "--end", "2026-03-06", "-q"),
-        env=cli_env(),
-        cwd=slow_sims.tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(
-            lambda: any(slow_sims.dataset.glob(f"date=*/{DATA_FILE}")), what="a first partition"
-        )
-        assert run.poll() is None, "the run must still be going when it is killed"
-        run.send_signal(signal.SIGKILL)
-        assert run.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-
-    # Readable as it is: readers see only whole partition files.
-    dataset = ds.dataset(slow_sims.dataset, format="parquet", partitioning="hive")
-    assert all(Path(f).name == DATA_FILE for f in dataset.files)
-    assert dataset.to_table().num_rows > 0
-    assert len(pd.read_parquet(slow_sims.dataset)) == dataset.count_rows()
-    # Data first, state last: a watermark never claims rows that are not stored.
-    store = DatasetStore(slow_sims.dataset)
-    for name in ("motive", "samsara"):
-        mark = store.watermark(name)
-        if mark is not None:
-            committed = of_provider(
-                store.read(DAY0.date(), (mark - timedelta(days=1)).date()), name
-            )
-            assert_same_telemetry(committed, slow_sims.expected(mark, name))
-    with store.locked():
-        pass  # the killed run's lock died with it
-
-    slow_sims.motive_server.latency_ms = slow_sims.samsara_server.latency_ms = 0
-    rerun = fth("run", "-c", config, "--end", "2026-03-06", "-q", cwd=slow_sims.tmp)
-    assert rerun.returncode == 0, rerun.stderr
-    assert_same_telemetry(slow_sims.stored(), slow_sims.expected(end))
-    assert [d.isoformat() for d in store.partitions()] == [
-        "2026-03-02",
-        "2026-03-03",
-        "2026-03-04",
-        "2026-03-05",
-    ]
 
 
 # -- fth demo and fth simulate ---------------------------------------------------------------

@@ -113,9 +113,7 @@ def test_a_crash_while_writing_leaves_the_old_partition_intact(
 def test_the_dataset_reads_with_pyarrow_and_pandas_using_partition_pruning(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0 - timedelta(days=1), 1.0), ("1", T0, 2.0)))
-    store.quarantine(
-        rows(("9", T0, -1.0)).append_column("reason", pa.array(["negative speed"])), "run1"
-    )
+    store.quarantine(rows(("9", T0, -1.0)).append_column("reason", pa.array(["negative speed"])))
     store.save_state({"providers": {}})
     dataset = ds.dataset(tmp_path, format="parquet", partitioning="hive")
     pruned = dataset.to_table(filter=ds.field("date") == "2026-03-02")
@@ -151,6 +149,34 @@ def test_prune_removes_partitions_older_than_the_retention(tmp_path: Path) -> No
     removed = store.prune(5, today=date(2026, 3, 4))
     assert removed == [date(2026, 2, 20)]
     assert store.partitions() == [date(2026, 3, 2)]
+
+
+def test_prune_also_removes_old_date_directories_a_killed_run_left_without_data(
+    tmp_path: Path,
+) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0)))
+    # Killed between deleting a partition and its quarantine, and inside a first write.
+    orphan_quarantine = store.quarantine_dir(date(2026, 2, 20))
+    orphan_quarantine.mkdir(parents=True)
+    (orphan_quarantine / "part-0.parquet").write_bytes(b"PAR1")
+    empty_partition = store.partition_dir(date(2026, 2, 21))
+    empty_partition.mkdir()
+    assert store.prune(5, today=date(2026, 3, 4)) == []
+    assert not orphan_quarantine.exists()
+    assert not empty_partition.exists()
+    assert store.partitions() == [date(2026, 3, 2)]
+
+
+def test_a_row_quarantined_again_is_kept_once_as_last_fetched(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    for speed in (-1.0, -2.0):
+        bad = rows(("9", T0, speed), ("8", T0, -3.0))
+        store.quarantine(bad.append_column("reason", pa.array(["negative speed"] * 2)))
+    table = pq.read_table(store.quarantine_dir(T0.date()) / "part-0.parquet")
+    assert table.column("provider_vehicle_id").to_pylist() == ["8", "9"]
+    assert table.column("speed_mph").to_pylist() == [-3.0, -2.0]
+    assert table.column("reason").to_pylist() == ["negative speed"] * 2
 
 
 def test_providers_with_different_dictionaries_share_a_partition(tmp_path: Path) -> None:
