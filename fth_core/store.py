@@ -51,7 +51,10 @@ _SEQ = "__fth_seq"
 
 
 class DatasetLockedError(FthError):
-    """Another run holds the dataset's lock."""
+    """Another run holds the dataset's lock. Exit code 2, as for a usage error: this run was
+    refused before it touched anything, and retrying later is the whole remedy."""
+
+    exit_code = 2
 
 
 @dataclass

@@ -1,8 +1,12 @@
-"""Shared by the end-to-end tests: a config document for the simulators, and a dead port."""
+"""Shared by the end-to-end tests: a config document for the simulators, a dead port, and
+checks on what a CLI run printed and wrote."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
+import stat
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,3 +47,27 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def one_line(text: str) -> str:
+    """The single line of ``text``; fails when there are more or none."""
+    lines = text.splitlines()
+    assert len(lines) == 1, f"expected one line, got {text!r}"
+    return lines[0]
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every path under ``root`` with its inode, size, modification time (ns) and content
+    digest: two equal snapshots mean nothing was created, deleted, replaced or rewritten."""
+    snapshot = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        readable = stat.S_ISREG(info.st_mode) and os.access(path, os.R_OK)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if readable else ""
+        snapshot[str(path.relative_to(root))] = (
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+            digest,
+        )
+    return snapshot
