@@ -189,7 +189,7 @@ def config_check(
     try:
         manager = ProviderManager.from_config(loaded)
     except ConfigError as exc:  # name the file, as load_config's errors do
-        raise ConfigError(exc.problems, str(config)) from None
+        raise exc.in_file(str(config)) from None
     with manager:
         enabled = manager.enabled_providers()
         names = ", ".join(p.name for p in enabled) or "none"

@@ -22,15 +22,18 @@ Shape (every key optional except what a run needs)::
 
 Every problem is reported as one line ``<yaml.path>: <what is wrong>``, all problems at once,
 and never with the value of a secret. A key given twice in one mapping is an error (plain YAML
-would silently keep the last). ``${VAR:-}`` for ``base_url`` or ``proxy`` means "not set".
+would silently keep the last). ``${VAR:-}`` for ``base_url``, ``proxy`` or ``logging.file``
+means "not set". Booleans are never taken for numbers (YAML reads ``yes`` as true, and pydantic
+would count true as 1), nor NaN or infinity for a number of seconds or days.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -42,6 +45,7 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -69,9 +73,42 @@ _SECTION_ERRORS = {"dict_type", "model_type", "model_attributes_type"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
+def _is_number(annotation: Any) -> bool:
+    """Whether a field holds an int or float (``None`` allowed), not a bool or a union of more."""
+    members = {a for a in get_args(annotation) or (annotation,) if a is not type(None)}
+    return bool(members) and members <= {int, float}
+
+
+def _folder_or_file(path: Path, *, folder: bool) -> Path:
+    """``path`` with ``~`` expanded, refused when what is there (or would have to hold it) is
+    the wrong kind of thing: found at load time rather than as a crash mid-run."""
+    path = path.expanduser()
+    if path.exists() and path.is_dir() != folder:
+        kind = "a file, not a folder" if folder else "a folder, not a file"
+        raise ValueError(f"{path} is {kind}")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"{parent} is a file, so {path} cannot be created")
+    return path
+
+
 class _Strict(BaseModel):
     # hide_input_in_errors: a ValidationError's own text never shows values (an API key).
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic takes true as 1: ``lookback_days: yes`` would silently mean one day.
+        if (
+            isinstance(value, bool)
+            and info.field_name is not None
+            and _is_number(cls.model_fields[info.field_name].annotation)
+        ):
+            raise ValueError("must be a number, not true/false")
+        return value
 
 
 class RateLimitConfig(_Strict):
@@ -153,9 +190,13 @@ class ProviderConfig(_Strict):
         if isinstance(value, list | tuple):
             if len(value) != 2:
                 raise ValueError("must be [connect, read] seconds or one number")
-            if any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in value):
+            if any(
+                isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf
+                for v in value
+            ):
                 raise ValueError("timeouts must be positive numbers of seconds")
-        return value
+            return value
+        raise ValueError("must be [connect, read] seconds or one number")
 
     @field_validator("verify_ssl", mode="before")
     @classmethod
@@ -164,15 +205,19 @@ class ProviderConfig(_Strict):
         # (not two union-member errors).
         if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
             return _BOOL_WORDS[value.strip().lower()]
-        if not isinstance(value, bool | str):
+        if not isinstance(value, bool | str) or value == "":
             raise ValueError("must be true, false or the path of a CA bundle")
         return value
 
     @field_validator("verify_ssl")
     @classmethod
     def _ca_bundle(cls, value: bool | str) -> bool | str:
-        if isinstance(value, str) and not Path(value).expanduser().is_file():
-            raise ValueError(f"CA bundle {value} does not exist (or use true/false)")
+        if isinstance(value, str):
+            bundle = Path(value).expanduser()
+            if not bundle.exists():
+                raise ValueError(f"CA bundle {value} does not exist (or use true/false)")
+            if not bundle.is_file():
+                raise ValueError(f"CA bundle {value} is not a file (or use true/false)")
         return value
 
 
@@ -187,6 +232,20 @@ class PipelineConfig(_Strict):
         default=1.0, gt=0, le=90, description="window size; memory is bounded by one window"
     )
 
+    @field_validator("default_start_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # Only a calendar date: pydantic would read 20260101 as seconds since 1970, and a
+        # date-time as a date when its time happens to be midnight.
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError as exc:
+                raise ValueError(f"not a calendar date: {exc}") from None
+        raise ValueError("must be a date as YYYY-MM-DD")
+
 
 class StorageConfig(_Strict):
     parquet_path: Path = Field(
@@ -195,6 +254,19 @@ class StorageConfig(_Strict):
     retention_days: int | None = Field(
         default=None, ge=1, description="fth prune deletes older dates; null keeps everything"
     )
+
+    @field_validator("parquet_path", mode="before")
+    @classmethod
+    def _path_text(cls, value: Any) -> Any:
+        # An empty path would be the working directory: never a dataset root by accident.
+        if not isinstance(value, str | Path) or not str(value).strip():
+            raise ValueError("must be the path of a folder")
+        return value
+
+    @field_validator("parquet_path")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        return _folder_or_file(value, folder=True)
 
 
 class LoggingConfig(_Strict):
@@ -207,6 +279,20 @@ class LoggingConfig(_Strict):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _file_text(cls, value: Any) -> Any:
+        if value is None or value == "":  # null, or empty from ``${FTH_LOG_FILE:-}``: no file
+            return None
+        if not isinstance(value, str | Path) or not str(value).strip():
+            raise ValueError("must be the path of a file")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else _folder_or_file(value, folder=False)
 
 
 class FthConfig(_Strict):
@@ -248,6 +334,7 @@ def _plain_message(error: Any) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     msg = re.sub(r" or instance of \w+", "", msg)  # "a valid dictionary or instance of X"
+    msg = msg.replace("a valid dictionary", "a mapping")  # YAML's word, not Python's
     if msg[1:2].isupper():  # an acronym ("CA bundle ..."): keep its case
         return msg
     return msg[:1].lower() + msg[1:]
@@ -275,8 +362,9 @@ def format_validation_error(
             not secret
             and error["type"] not in {"missing", *_SECTION_ERRORS}
             and not isinstance(value, dict | list)
+            and not (isinstance(value, str) and value and value in message)  # said already
         ):
-            shown = repr(value)
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as in YAML
             message += f" (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
         lines.append(f"{where}: {message}")
     return list(dict.fromkeys(lines))
@@ -422,7 +510,8 @@ def _scrub(line: str, secrets: set[str]) -> str:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a key given twice in one mapping is an error (plain
-    PyYAML keeps the last one: a second ``providers:`` block would silently drop the first)."""
+    PyYAML keeps the last one: a second ``providers:`` block would silently drop the first),
+    and an impossible date stays text for the schema to report."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -443,21 +532,47 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # PyYAML raises a bare ValueError for a date-shaped impossible date (2026-13-01); as
+        # text, the schema reports it with its path.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp
+)
+
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthConfig:
     """Read and validate a YAML config file."""
     path = Path(path)
+    source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise ConfigError("config file not found (fth config init writes one)", source) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a config file", source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror or exc}", source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"line {line}, column {column}: not UTF-8 text (byte 0x{raw[exc.start]:02x})", source
+        ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}invalid YAML: {problem}", str(path)) from None
-    return parse_config(data, source=str(path), env=env)
+        if "'\\t'" in problem:
+            problem += " (indent with spaces; YAML forbids tabs)"
+        raise ConfigError(f"{where}invalid YAML: {problem}", source) from None
+    return parse_config(data, source=source, env=env)

@@ -2,7 +2,8 @@
 
 Every error a user can cause or meet in normal operation derives from :class:`FthError`, whose
 message is one readable line. The CLI prints that line (a traceback only with ``--debug``) and
-exits with :attr:`FthError.exit_code`: 1 failure, 2 usage or configuration, 3 partial success.
+exits with :attr:`FthError.exit_code`: 1 failure, 2 usage or configuration (a dataset another run
+holds included: nothing was attempted), 3 partial success.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class ConfigError(FthError):
         else:
             message = f"{where}{len(self.problems)} problems: " + "; ".join(self.problems)
         super().__init__(message)
+
+    def in_file(self, source: str | None) -> ConfigError:
+        """This error naming the config file ``source``, for checks made after loading it
+        (installed plugins, provider options) that do not know the file."""
+        if source is None or self.source is not None:
+            return self
+        return ConfigError(self.problems, source)
 
 
 class ParameterError(FthError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from io import TextIOWrapper
 from pathlib import Path
 
 __all__ = ["RedactingFilter", "configure_logging", "get_logger", "redact", "register_secret"]
@@ -43,6 +44,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _LazyFileHandler(logging.FileHandler):
+    """A log file (and its folder) created with the first record, not before: a run refused
+    for a config or usage mistake leaves nothing behind."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self) -> TextIOWrapper:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def configure_logging(level: str = "WARNING", file: Path | None = None) -> None:
     """Send ``fth`` logs to stderr (and ``file``), secrets redacted."""
     logger = logging.getLogger("fth")
@@ -51,8 +64,7 @@ def configure_logging(level: str = "WARNING", file: Path | None = None) -> None:
         logger.removeHandler(handler)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(_LazyFileHandler(file))
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RedactingFilter())

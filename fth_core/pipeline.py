@@ -173,19 +173,22 @@ class TelemetryPipeline:
     """The incremental job over one config's providers and dataset."""
 
     def __init__(self, config_path: str | Path) -> None:
-        self._init(load_config(config_path), None)
+        self._init(load_config(config_path), None, str(config_path))
 
     @classmethod
     def from_config(
         cls, config: FthConfig, registry: EndpointRegistry | None = None
     ) -> TelemetryPipeline:
         pipeline = cls.__new__(cls)
-        pipeline._init(config, registry)
+        pipeline._init(config, registry, None)
         return pipeline
 
-    def _init(self, config: FthConfig, registry: EndpointRegistry | None) -> None:
+    def _init(
+        self, config: FthConfig, registry: EndpointRegistry | None, source: str | None
+    ) -> None:
         self.config = config
         self.registry = registry
+        self.source = source  # the config file, named by config errors found at run time
         self.store = DatasetStore(config.storage.parquet_path)
         self._write_lock = threading.Lock()
 
@@ -224,7 +227,10 @@ class TelemetryPipeline:
             raise ConfigError(
                 f"--start {start_at.isoformat()} must be before --end {end_at.isoformat()}"
             )
-        manager = ProviderManager.from_config(self.config, self.registry)
+        try:
+            manager = ProviderManager.from_config(self.config, self.registry)
+        except ConfigError as exc:
+            raise exc.in_file(self.source) from None
         selected = manager.enabled_providers()
         if providers:
             wanted = {p.lower() for p in providers}
@@ -234,7 +240,7 @@ class TelemetryPipeline:
                 raise ConfigError(f"--provider {names}: not an enabled provider in the config")
             selected = [p for p in selected if p.name in wanted]
         if not selected:
-            raise ConfigError("no enabled providers to run (providers: in the config)")
+            raise ConfigError("providers: no enabled provider to run", self.source)
         run_id = started_at.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
         notify = progress or (lambda event, data: None)
         with manager, self.store.locked():

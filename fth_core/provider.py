@@ -8,6 +8,7 @@ the single pooled, rate-limited client of this provider for the whole run.
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -185,9 +186,12 @@ class ProviderManager(Closing):
             if not settings.enabled and not registry.has(name):
                 continue  # kept in the config for later; its plugin need not be installed
             if not registry.has(name):
-                installed = ", ".join(registry.list_providers()) or "none"
+                known = registry.list_providers()
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
                 problems.append(
-                    f"providers.{name}: no installed plugin provides it (installed: {installed})"
+                    f"providers.{name}: no installed plugin provides it"
+                    f" ({hint}installed: {', '.join(known) or 'none'})"
                 )
                 continue
             try:

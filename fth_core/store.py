@@ -58,7 +58,10 @@ QUARANTINE_SCHEMA = TELEMETRY_SCHEMA.append(pa.field("reason", pa.string()))
 
 
 class DatasetLockedError(FthError):
-    """Another run holds the dataset's lock."""
+    """Another run holds the dataset's lock. Exit code 2, as for a usage error: this run was
+    refused before it touched anything, and retrying later is the whole remedy."""
+
+    exit_code = 2
 
 
 @dataclass

@@ -7,8 +7,10 @@ truth is simply each simulator's ``expected_telemetry`` of the window.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -153,3 +155,27 @@ def make_sims(
 
 def of_provider(table: pa.Table, name: str) -> pa.Table:
     return table.filter(pc.equal(table.column("provider").cast(pa.string()), name))
+
+
+def one_line(text: str) -> str:
+    """The single line of ``text``; fails when there are more or none."""
+    lines = text.splitlines()
+    assert len(lines) == 1, f"expected one line, got {text!r}"
+    return lines[0]
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every path under ``root`` with its inode, size, modification time (ns) and content
+    digest: two equal snapshots mean nothing was created, deleted, replaced or rewritten."""
+    snapshot = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        readable = stat.S_ISREG(info.st_mode) and os.access(path, os.R_OK)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if readable else ""
+        snapshot[str(path.relative_to(root))] = (
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+            digest,
+        )
+    return snapshot

@@ -30,6 +30,8 @@ from loopback_support import (
     fth_command,
     make_sims,
     of_provider,
+    one_line,
+    tree_snapshot,
     write_config,
 )
 
@@ -42,12 +44,6 @@ from fth_motive.simulator import MotiveSimulator
 @pytest.fixture
 def sims(tmp_path: Path) -> Iterator[Sims]:
     yield from make_sims(tmp_path)
-
-
-def one_line(text: str) -> str:
-    lines = text.splitlines()
-    assert len(lines) == 1, f"expected one line, got {text!r}"
-    return lines[0]
 
 
 # -- fth run: output modes -------------------------------------------------------------------
@@ -174,15 +170,25 @@ def test_run_start_and_end_errors_exit_2_with_one_line(
 # -- failures --------------------------------------------------------------------------------
 
 
-def test_a_provider_down_for_a_run_exits_3_and_the_next_run_fills_its_gap(sims: Sims) -> None:
-    config = sims.config()
+@pytest.mark.parametrize("earlier_run", [False, True], ids=["first-run", "after-a-run"])
+def test_a_provider_down_for_a_run_keeps_its_state_exits_3_and_the_next_run_fills_its_gap(
+    sims: Sims, earlier_run: bool
+) -> None:
+    config = str(sims.config())
     day1, day2 = DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)
-    first = fth("run", "-c", str(config), "--end", "2026-03-03", "-q", cwd=sims.tmp)
-    assert first.returncode == 0, first.stderr
+    store = DatasetStore(sims.dataset)
+    if earlier_run:
+        first = fth("run", "-c", config, "--end", "2026-03-03", "-q", cwd=sims.tmp)
+        assert first.returncode == 0, first.stderr
+    # Samsara's state entry (watermark and its time stamp) and rows as the outage finds them:
+    # nothing on a first run, a day's worth after the earlier one.
+    samsara_state = store.load_state()["providers"].get("samsara")
+    samsara_through = day1 if earlier_run else DAY0
+    assert (samsara_state is not None) is earlier_run
     port = sims.samsara_server.port
     sims.samsara_server.stop()
 
-    down = fth("run", "-c", str(config), "--end", "2026-03-04", cwd=sims.tmp)
+    down = fth("run", "-c", config, "--end", "2026-03-04", cwd=sims.tmp)
     assert down.returncode == 3, down.stderr
     assert "fth run: partial" in down.stdout
     # The summary has a column per provider and a row per figure.
@@ -193,17 +199,24 @@ def test_a_provider_down_for_a_run_exits_3_and_the_next_run_fills_its_gap(sims: 
     assert re.split(r"\s{2,}", status.group(1)) == ["ok", "stopped at window 1"]
     assert re.search(r"samsara failure: .*(refused|ConnectError)", down.stdout)
     assert "samsara: window 1 failed" in down.stderr
-    store = DatasetStore(sims.dataset)
-    assert store.watermark("samsara") == day1, "a failed provider's watermark stays put"
+    assert store.load_state()["providers"].get("samsara") == samsara_state, (
+        "a failed provider's watermark stays exactly where it was"
+    )
     assert store.watermark("motive") == day2
     assert_same_telemetry(of_provider(sims.stored(), "motive"), sims.expected(day2, "motive"))
-    assert_same_telemetry(of_provider(sims.stored(), "samsara"), sims.expected(day1, "samsara"))
+    assert_same_telemetry(
+        of_provider(sims.stored(), "samsara"), sims.expected(samsara_through, "samsara")
+    )
 
     with SimServer(sims.samsara, port=port):  # back, on the same port
-        back = fth("run", "-c", str(config), "--end", "2026-03-04", "-q", cwd=sims.tmp)
+        back = fth("run", "-c", config, "--end", "2026-03-04", "--json", cwd=sims.tmp)
     assert back.returncode == 0, back.stderr
     assert store.watermark("samsara") == day2
     assert_same_telemetry(sims.stored(), sims.expected(day2))
+    # Exactly the gap is new: what the outage kept samsara from storing, no more, no less.
+    gap = sims.samsara.expected_telemetry(samsara_through, day2)
+    assert gap.num_rows > 0
+    assert json.loads(back.stdout)["providers"]["samsara"]["rows_added"] == gap.num_rows
 
 
 def test_every_provider_down_exits_1_with_one_error_line(tmp_path: Path) -> None:
@@ -234,10 +247,11 @@ class Gate:
         return self.simulator.rate_limited(retry_after)
 
 
-def test_a_second_concurrent_run_is_refused_with_one_line_while_the_first_holds_the_lock(
+def test_a_second_concurrent_run_is_refused_exit_2_and_changes_nothing_while_the_first_finishes(
     tmp_path: Path,
 ) -> None:
-    gate = Gate(MotiveSimulator(Fleet(31, vehicles=2), as_of=AS_OF))
+    motive = MotiveSimulator(Fleet(31, vehicles=2), as_of=AS_OF)
+    gate = Gate(motive)
     with SimServer(gate) as server:
         config = str(write_config(tmp_path, server.base_url, None, read_timeout=30))
         first = subprocess.Popen(
@@ -249,16 +263,19 @@ def test_a_second_concurrent_run_is_refused_with_one_line_while_the_first_holds_
             text=True,
         )
         try:
-            # The first run's first request is held at the gate: it has taken the lock.
+            # The first run's first request is held at the gate: it has taken the lock and
+            # writes nothing until the gate opens.
             assert gate.arrived.wait(timeout=30), "the first run never reached the simulator"
+            before = tree_snapshot(tmp_path)
             second = fth("run", "-c", config, "--end", "2026-03-03", cwd=tmp_path)
             assert first.poll() is None, "the first run must still hold the lock"
-            assert second.returncode == 1
+            assert second.returncode == 2
             assert second.stdout == ""
             assert one_line(second.stderr) == (
                 f"error: dataset {tmp_path / 'dataset'} is in use by pid {first.pid};"
                 " wait for that run to finish"
             )
+            assert tree_snapshot(tmp_path) == before, "the refused run touched the dataset"
             gate.opened.set()
             _, errors = first.communicate(timeout=60)
             assert first.returncode == 0, errors
@@ -267,7 +284,10 @@ def test_a_second_concurrent_run_is_refused_with_one_line_while_the_first_holds_
             if first.poll() is None:
                 first.kill()
                 first.wait()
-    assert DatasetStore(tmp_path / "dataset").watermark("motive") == DAY0 + timedelta(days=1)
+    day1 = DAY0 + timedelta(days=1)
+    store = DatasetStore(tmp_path / "dataset")
+    assert store.watermark("motive") == day1
+    assert_same_telemetry(store.read(), motive.expected_telemetry(DAY0, day1))
 
 
 # -- fth demo and fth simulate ---------------------------------------------------------------

@@ -66,3 +66,7 @@ def test_a_duplicated_row_fails(truth: pa.Table) -> None:
 def test_a_missing_row_fails(truth: pa.Table) -> None:
     with pytest.raises(AssertionError, match="rows, expected"):
         assert_same_telemetry(truth.slice(1), truth)
+
+
+def test_two_empty_tables_are_the_same(truth: pa.Table) -> None:
+    assert_same_telemetry(truth.slice(0, 0), truth.slice(0, 0))
