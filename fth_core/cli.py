@@ -26,7 +26,7 @@ from fth_core.config import load_config, parse_config
 from fth_core.endpoints import parse_utc
 from fth_core.errors import ConfigError, FthError
 from fth_core.logs import configure_logging, redact
-from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
+from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline, failed_window_line
 from fth_core.plugins import load_plugins
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
@@ -405,10 +405,10 @@ def status(
 def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if not run:
         return None
-    failures = [  # a failure's text often starts with the provider's name already
-        f"{name}: {text.removeprefix(f'{name}: ')}"
+    failures = [
+        line
         for name, provider in run.get("providers", {}).items()
-        for text in provider.get("failures", [])
+        for line in _failed(name, provider)
     ]
     return {
         "started_at": run.get("started_at"),
@@ -417,6 +417,17 @@ def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
         "elapsed_seconds": run.get("elapsed_seconds"),
         "failures": failures,
     }
+
+
+def _failed(name: str, provider: dict[str, Any]) -> list[str]:
+    """A provider's recorded failures, each naming the window it stopped at as ``fth run``
+    printed it (a state written before windows were recorded gives just the provider)."""
+    texts: list[str] = provider.get("failures", [])
+    index, start, end = (provider.get(f"failed_window{part}") for part in ("", "_start", "_end"))
+    if index is None or start is None or end is None:
+        return [f"{name}: {text.removeprefix(f'{name}: ')}" for text in texts]
+    first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    return [failed_window_line(name, index, first, last, text) for text in texts]
 
 
 @app.command()
@@ -505,8 +516,9 @@ def run(
 ) -> None:
     """Fetch new telemetry from every enabled provider into the dataset (incremental)."""
     pipeline = TelemetryPipeline(config)
-    if not _state["debug"]:
-        configure_logging(pipeline.config.logging.level, pipeline.config.logging.file)
+    # --debug raises the level; the config's log file still gets every line.
+    level = "DEBUG" if _state["debug"] else pipeline.config.logging.level
+    configure_logging(level, pipeline.config.logging.file)
     summary = _run_pipeline(
         pipeline,
         start=_parse_when(start, "--start"),

@@ -277,7 +277,9 @@ class TelemetryClient(Closing):
                 reason = f"timed out ({type(exc).__name__})"
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
             except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                # Redacted: httpx quotes what it could not parse, e.g. a malformed header line
+                # in which the server echoed our key.
+                reason = redact(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug(

@@ -159,6 +159,20 @@ class ProviderConfig(_Strict):
         default_factory=dict, description="provider-specific settings, checked by its plugin"
     )
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key(cls, value: Any) -> Any:
+        # A key read from a secrets file or mount often ends with a newline. No key has
+        # whitespace at its ends, and no HTTP header can carry a control or non-ASCII
+        # character: httpx would fail every request with an error quoting the header value,
+        # key and all (and a non-ASCII key would crash the client). Trim, or refuse here.
+        if not isinstance(value, str):
+            return value
+        key = value.strip()
+        if not all(" " <= char <= "~" for char in key):
+            raise ValueError("has a control or non-ASCII character, which no HTTP header can carry")
+        return key
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:

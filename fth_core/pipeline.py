@@ -34,7 +34,7 @@ from fth_core.config import FthConfig, load_config
 from fth_core.crashpoints import crash_point
 from fth_core.endpoints import parse_utc
 from fth_core.errors import ConfigError, FthError
-from fth_core.logs import get_logger
+from fth_core.logs import get_logger, redact
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
 from fth_core.schema import concat_telemetry, split_invalid
@@ -44,7 +44,14 @@ from fth_core.telemetry import fetch_telemetry
 if TYPE_CHECKING:
     import pandas as pd  # only the DataFrame readers need it, and they import it on use
 
-__all__ = ["PipelineError", "ProviderRun", "RunSummary", "TelemetryPipeline", "windows"]
+__all__ = [
+    "PipelineError",
+    "ProviderRun",
+    "RunSummary",
+    "TelemetryPipeline",
+    "failed_window_line",
+    "windows",
+]
 
 log = get_logger("fth.pipeline")
 
@@ -87,7 +94,9 @@ class ProviderRun:
     rate_limited: int = 0
     wait_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
-    failed_window: int | None = None
+    failed_window: int | None = None  # 0-based index of the window the provider stopped at
+    failed_window_start: datetime | None = None
+    failed_window_end: datetime | None = None
     watermark: datetime | None = None
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
@@ -97,6 +106,13 @@ class ProviderRun:
     @property
     def ok(self) -> bool:
         return self.failed_window is None
+
+    def failure_lines(self) -> list[str]:
+        """Each failure as one line naming this provider and the window it stopped at."""
+        index, start, end = self.failed_window, self.failed_window_start, self.failed_window_end
+        if index is None or start is None or end is None:
+            return []
+        return [failed_window_line(self.name, index, start, end, f) for f in self.failures]
 
     def record(self, table: pa.Table, result: MergeResult) -> None:
         """Account for one committed window."""
@@ -160,9 +176,17 @@ def windows(start: datetime, end: datetime, step_days: float) -> list[tuple[date
     return out
 
 
-def _named(provider: str, failure: str) -> str:
-    """``failure`` prefixed with its provider, unless it already names it (client errors do)."""
-    return failure if failure.startswith(f"{provider}: ") else f"{provider}: {failure}"
+def failed_window_line(
+    provider: str, index: int, start: datetime, end: datetime, failure: str
+) -> str:
+    """``motive: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z) failed: <failure>``.
+
+    The one wording of a failed window, in progress lines, the summary and errors, so a user
+    (or a script) can tell which provider and which stretch of time the next run will redo.
+    """
+    span = f"{start:%Y-%m-%d %H:%M}Z..{end:%Y-%m-%d %H:%M}Z"
+    detail = failure.removeprefix(f"{provider}: ")
+    return f"{provider}: window {index + 1} ({span}) failed: {detail}"
 
 
 def _midnight(day: date) -> datetime:
@@ -259,7 +283,7 @@ class TelemetryPipeline:
             self.store.save_state(state)
         if summary.status == "failed":
             first = min((r.failed_window or 0) for r in runs.values())
-            reasons = "; ".join(_named(r.name, r.failures[0]) for r in runs.values() if r.failures)
+            reasons = "; ".join(r.failure_lines()[0] for r in runs.values() if r.failures)
             raise PipelineError(
                 f"every provider failed ({reasons})",
                 partial_data_saved=any(r.windows_done for r in runs.values()),
@@ -300,10 +324,21 @@ class TelemetryPipeline:
                 log.debug("%s window %d crashed", provider.name, index, exc_info=True)
                 failures = [f"unexpected {type(exc).__name__}: {exc}"]
             if failures:
+                # Failure texts end up printed and in the state file: no secret may be in them,
+                # whichever plugin or library wrote them.
+                failures = [redact(failure) for failure in failures]
                 run.failures.extend(failures)
                 run.failed_window = index
+                run.failed_window_start, run.failed_window_end = w_start, w_end
                 notify(
-                    "window_failed", {"provider": provider.name, "index": index, "errors": failures}
+                    "window_failed",
+                    {
+                        "provider": provider.name,
+                        "index": index,
+                        "start": w_start,
+                        "end": w_end,
+                        "errors": failures,
+                    },
                 )
                 break
             run.windows_done += 1

@@ -21,15 +21,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from fth_core.pipeline import ProviderRun, RunSummary
+from fth_core.pipeline import ProviderRun, RunSummary, failed_window_line
 
 __all__ = ["RunProgress", "console", "human_bytes", "print_summary"]
 
 
 def console(stderr: bool = False) -> Console:
-    """A console that keeps long lines off a terminal instead of wrapping at 80 columns."""
-    found = Console(stderr=stderr)
-    return found if found.is_terminal else Console(stderr=stderr, width=200, no_color=True)
+    """A console that keeps long lines off a terminal instead of wrapping at 80 columns.
+
+    Rich markup is off: what fth prints holds provider error texts, paths and data, where
+    ``[x]`` is text (markup would swallow it, and a stray ``[/x]`` would crash the print).
+    """
+    found = Console(stderr=stderr, markup=False)
+    if found.is_terminal:
+        return found
+    return Console(stderr=stderr, width=200, no_color=True, markup=False)
 
 
 class RunProgress:
@@ -37,7 +43,7 @@ class RunProgress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.console = Console(stderr=True)
+        self.console = console(stderr=True)
         self.bar: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
 
@@ -68,7 +74,7 @@ class RunProgress:
             elif event == "window_done":
                 self.bar.advance(self.tasks[name])
             elif event == "window_failed":
-                self.bar.console.print(f"{name}: window {data['index'] + 1} failed")
+                self.bar.console.print(_failed(data), highlight=False)
             return
         if event == "provider_start":
             line = f"{name}: {data['windows']} window(s) to fetch"
@@ -76,10 +82,17 @@ class RunProgress:
             through = f"{data['end']:%Y-%m-%d %H:%M}Z"
             line = f"{name}: window {data['index'] + 1} committed (through {through})"
         elif event == "window_failed":
-            line = f"{name}: window {data['index'] + 1} failed: {data['errors'][0]}"
+            line = _failed(data)
         else:
             return
         self.console.print(line, highlight=False, soft_wrap=True)
+
+
+def _failed(data: dict[str, Any]) -> str:
+    """The progress line of a failed window: its first error (the summary lists them all)."""
+    return failed_window_line(
+        data["provider"], data["index"], data["start"], data["end"], data["errors"][0]
+    )
 
 
 def human_bytes(size: float) -> str:
@@ -119,10 +132,11 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row(label, *[show(run) for run in runs])
     out.print(table)
     for run in summary.providers.values():
-        for failure in run.failures[:5]:
-            out.print(f"  {run.name} failure: {failure}", highlight=False)
-        if len(run.failures) > 5:
-            out.print(f"  ... and {len(run.failures) - 5} more", highlight=False)
+        lines = run.failure_lines()
+        for line in lines[:5]:
+            out.print(f"  {line}", highlight=False, soft_wrap=True)
+        if len(lines) > 5:
+            out.print(f"  ... and {len(lines) - 5} more", highlight=False)
     span = (
         f"{summary.first_timestamp:%Y-%m-%d %H:%M} → {summary.last_timestamp:%Y-%m-%d %H:%M} UTC"
         if summary.first_timestamp and summary.last_timestamp

@@ -1,5 +1,6 @@
-"""Shared by the end-to-end tests: a config document for the simulators, a dead port, and the
-CLI in a subprocess against both simulators served from this process (:class:`Sims`).
+"""Shared by the end-to-end tests: a config document for the simulators, a dead port, the
+CLI in a subprocess against both simulators served from this process (:class:`Sims`), and
+simulator wrappers that break or hold requests on purpose.
 
 Both simulators' clocks stand well past the runs' ends, so every late point is out and ground
 truth is simply each simulator's ``expected_telemetry`` of the window.
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from fth_core.sim import Fleet, SimServer
+from fth_core.sim import Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DatasetStore
 from fth_motive.simulator import MotiveSimulator
 from fth_samsara.simulator import SamsaraSimulator
@@ -179,3 +180,44 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, int, str]]:
             digest,
         )
     return snapshot
+
+
+class SimulatorWrapper:
+    """A handler around a simulator that passes every request on; subclasses change some.
+
+    The server answers its own rate limit with the wrapped simulator's 429.
+    """
+
+    def __init__(self, simulator: SimulatedProvider) -> None:
+        self.simulator = simulator
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        return self.simulator(request)
+
+    def rate_limited(self, retry_after: float) -> SimResponse:
+        return self.simulator.rate_limited(retry_after)
+
+
+class BreakWindow(SimulatorWrapper):
+    """While ``broken``, answer the data requests of the day-long window starting on ``day``
+    with a 400 (never retried) carrying ``message``, in Motive's and Samsara's error bodies."""
+
+    def __init__(self, simulator: SimulatedProvider, day: date, message: str) -> None:
+        super().__init__(simulator)
+        self.day = day
+        self.message = message
+        self.broken = True
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        if self.broken and self._of_window(request):
+            body = {"error_message": self.message, "message": self.message}
+            return SimResponse.json(400, body)
+        return self.simulator(request)
+
+    def _of_window(self, request: SimRequest) -> bool:
+        # Motive asks up to the day after a window (as the new day, once a run has begun).
+        motive_day = (self.day + timedelta(days=1)).isoformat()
+        return (request.path.startswith("/v3/") and request.arg("end_date") == motive_day) or (
+            "gps" in (request.arg("types") or "")
+            and (request.arg("startTime") or "").startswith(self.day.isoformat())
+        )

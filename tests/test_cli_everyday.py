@@ -463,7 +463,9 @@ def test_status_after_a_partial_run_shows_the_down_providers_failure_and_no_wate
     last = report["last_run"]
     assert last["status"] == "partial"
     [failure] = last["failures"]
-    assert failure.startswith("samsara: GET /fleet/")
+    assert failure.startswith(
+        "samsara: window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed: GET "
+    )
     assert "Connection refused" in failure or "ConnectError" in failure
     assert last["rows_written"] == DatasetStore(tmp_path / "dataset").read().num_rows > 0
     text = fth("status", "--config", str(config_path)).stdout.splitlines()

@@ -23,7 +23,10 @@ import yaml
 from loopback_support import (
     AS_OF,
     DAY0,
+    VEHICLES,
+    BreakWindow,
     Sims,
+    SimulatorWrapper,
     cli_env,
     closed_port_url,
     fth,
@@ -39,6 +42,7 @@ from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, Simul
 from fth_core.store import DATA_FILE, DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
+from fth_samsara.simulator import SamsaraSimulator
 
 
 @pytest.fixture
@@ -197,8 +201,10 @@ def test_a_provider_down_for_a_run_keeps_its_state_exits_3_and_the_next_run_fill
     assert header is not None, down.stdout
     assert status is not None, down.stdout
     assert re.split(r"\s{2,}", status.group(1)) == ["ok", "stopped at window 1"]
-    assert re.search(r"samsara failure: .*(refused|ConnectError)", down.stdout)
-    assert "samsara: window 1 failed" in down.stderr
+    # Both runs start with the day of lookback (or the default start): window 1 is 03-02.
+    window = "samsara: window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed: "
+    assert re.search(rf"^  {re.escape(window)}GET .*(refused|ConnectError)", down.stdout, re.M)
+    assert window in down.stderr
     assert store.load_state()["providers"].get("samsara") == samsara_state, (
         "a failed provider's watermark stays exactly where it was"
     )
@@ -219,22 +225,58 @@ def test_a_provider_down_for_a_run_keeps_its_state_exits_3_and_the_next_run_fill
     assert json.loads(back.stdout)["providers"]["samsara"]["rows_added"] == gap.num_rows
 
 
+def test_a_failed_window_is_named_with_its_dates_in_progress_summary_and_json(
+    tmp_path: Path,
+) -> None:
+    # Motive's second day answers 400s whose text looks like rich markup: it must print as is.
+    second_day = (DAY0 + timedelta(days=1)).date()
+    motive = BreakWindow(
+        MotiveSimulator(Fleet(31, vehicles=VEHICLES), as_of=AS_OF), second_day, "day [/2] [bold]"
+    )
+    samsara = SamsaraSimulator(Fleet(32, vehicles=VEHICLES), as_of=AS_OF)
+    named = "motive: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z) failed: vehicle "
+    cause = "returned HTTP 400: day [/2] [bold]"
+    with SimServer(motive) as motive_server, SimServer(samsara) as samsara_server:
+        config = str(write_config(tmp_path, motive_server.base_url, samsara_server.base_url))
+        human = fth("run", "-c", config, "--end", "2026-03-04", cwd=tmp_path)
+        assert human.returncode == 3, human.stderr
+        [progress] = [line for line in human.stderr.splitlines() if line.startswith(named)]
+        assert progress.endswith(cause), progress
+        summary = [line for line in human.stdout.splitlines() if named in line]
+        assert len(summary) == VEHICLES, human.stdout  # one line per vehicle's failed request
+        assert all(line.startswith(f"  {named}") and line.endswith(cause) for line in summary)
+
+        # The next run redoes the lookback day, then stops at the same window: --json names it.
+        again = fth("run", "-c", config, "--end", "2026-03-04", "--json", cwd=tmp_path)
+        assert again.returncode == 3, again.stderr
+        report = json.loads(again.stdout)
+        motive_run, samsara_run = report["providers"]["motive"], report["providers"]["samsara"]
+        assert (motive_run["ok"], motive_run["failed_window"]) == (False, 1)
+        assert datetime.fromisoformat(motive_run["failed_window_start"]) == DAY0 + timedelta(days=1)
+        assert datetime.fromisoformat(motive_run["failed_window_end"]) == DAY0 + timedelta(days=2)
+        assert len(motive_run["failures"]) == VEHICLES
+        assert all(f.endswith(cause) for f in motive_run["failures"])
+        assert samsara_run["ok"] is True
+        assert samsara_run["failed_window_start"] is None
+
+
 def test_every_provider_down_exits_1_with_one_error_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, closed_port_url(), closed_port_url())
     result = fth("run", "-c", str(config), "--end", "2026-03-04", "--quiet", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     line = one_line(result.stderr)
-    assert line.startswith("error: every provider failed (motive: GET /v1/vehicles failed: ")
-    assert "; samsara: GET /fleet/vehicles/stats/history failed: " in line
+    window = "window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed"
+    assert line.startswith(f"error: every provider failed (motive: {window}: GET /v1/vehicles ")
+    assert f"; samsara: {window}: GET /fleet/vehicles/stats/history failed: " in line
     assert "Traceback" not in result.stderr
 
 
-class Gate:
+class Gate(SimulatorWrapper):
     """Wrap a simulator so every request waits until the test opens the gate."""
 
     def __init__(self, simulator: SimulatedProvider) -> None:
-        self.simulator = simulator
+        super().__init__(simulator)
         self.arrived = threading.Event()
         self.opened = threading.Event()
 
@@ -242,9 +284,6 @@ class Gate:
         self.arrived.set()
         self.opened.wait(timeout=30)
         return self.simulator(request)
-
-    def rate_limited(self, retry_after: float) -> SimResponse:
-        return self.simulator.rate_limited(retry_after)
 
 
 def test_a_second_concurrent_run_is_refused_exit_2_and_changes_nothing_while_the_first_finishes(

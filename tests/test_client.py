@@ -121,8 +121,8 @@ def test_429_without_a_usable_retry_after_is_retried_after_the_backoff(
     client = connect(server, retry_backoff_factor=0.4)
     assert client.fetch(ITEMS).items == [{"id": "1"}]
     assert statuses(server) == [429, 200]
-    # backoff for a first failure is between factor/2 and factor
-    assert gaps(server)[0] >= 0.19
+    # backoff for a first failure is between factor/2 and factor, not some long default wait
+    assert 0.19 <= gaps(server)[0] < 2.0
     assert client.stats.rate_limited == 1
     assert client.stats.retries == 1
 

@@ -554,6 +554,26 @@ def test_an_explicit_api_key_wins_over_the_env_fallback() -> None:
     assert key.get_secret_value() == "k-explicit"
 
 
+@pytest.mark.parametrize("padded", ["k-0123456789\n", " k-0123456789", "\tk-0123456789\r\n"])
+def test_whitespace_around_an_api_key_is_trimmed(padded: str) -> None:
+    # A key read from a secrets file or mount often keeps the file's newline.
+    for section, env in (({"api_key": padded}, {}), ({}, {"FAKEFLEET_API_KEY": padded})):
+        key = parse_config({"providers": {"fakefleet": section}}, env=env).providers["fakefleet"]
+        assert key.api_key is not None
+        assert key.api_key.get_secret_value() == "k-0123456789"
+
+
+@pytest.mark.parametrize("key", ["k-01234\n56789", "k-01234\x0056789", "k-0123456789\u00e9"])
+def test_an_api_key_no_http_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"providers": {"fakefleet": {"api_key": key}}}, env={})
+    assert caught.value.problems == [
+        "providers.fakefleet.api_key: has a control or non-ASCII character,"
+        " which no HTTP header can carry"
+    ]
+    assert key not in repr(caught.value)
+
+
 def test_an_unset_key_reference_is_reported_once() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"providers": {"fakefleet": {"api_key": "${FAKE_UNSET_KEY}"}}}, env={})

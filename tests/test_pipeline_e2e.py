@@ -27,13 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
-from loopback_support import closed_port_url, simulators_config
+from loopback_support import BreakWindow, closed_port_url, simulators_config
 
 from fth_core.config import FthConfig, parse_config
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
 from fth_core.registry import EndpointRegistry
 from fth_core.schema import DEDUP_KEY
-from fth_core.sim import Fleet, LoggedRequest, SimRequest, SimResponse, SimServer, SimulatedProvider
+from fth_core.sim import Fleet, LoggedRequest, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
@@ -392,8 +392,9 @@ def test_every_provider_down_raises_pipeline_error_with_nothing_saved(
     assert error.partial_data_saved is False
     assert error.batch_index == 0
     assert "\n" not in str(error)
-    assert str(error).startswith("every provider failed (motive: GET ")
-    assert "; samsara: GET " in str(error), "each provider named once, with its first failure"
+    window = "window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed"
+    assert str(error).startswith(f"every provider failed (motive: {window}: GET ")
+    assert f"; samsara: {window}: GET " in str(error), "each provider once, with its first failure"
     assert error.summary is not None
     assert error.summary.status == "failed"
     assert pipeline.store.partitions() == []
@@ -401,34 +402,15 @@ def test_every_provider_down_raises_pipeline_error_with_nothing_saved(
     assert pipeline.store.watermark("samsara") is None
 
 
-class _BreakSecondDay:
-    """Wrap a simulator so the requests of the second window's data get a 400 (not retried)."""
-
-    def __init__(self, simulator: SimulatedProvider) -> None:
-        self.simulator = simulator
-
-    def __call__(self, request: SimRequest) -> SimResponse:
-        second_day = (DAY0 + timedelta(days=1)).date().isoformat()
-        motive_day = (DAY0 + timedelta(days=2)).date().isoformat()  # a day past the window
-        if (request.path.startswith("/v3/") and request.arg("end_date") == motive_day) or (
-            "gps" in (request.arg("types") or "")
-            and (request.arg("startTime") or "").startswith(second_day)
-        ):
-            return SimResponse.json(400, {"error_message": "broken day", "message": "broken day"})
-        return self.simulator(request)
-
-    def rate_limited(self, retry_after: float) -> SimResponse:
-        return self.simulator.rate_limited(retry_after)
-
-
 def test_every_provider_failing_after_a_committed_window_reports_partial_data_saved(
     registry: EndpointRegistry, tmp_path: Path
 ) -> None:
     motive = MotiveSimulator(Fleet(MOTIVE_SEED, vehicles=3), as_of=DAY0 + timedelta(days=5))
     samsara = SamsaraSimulator(Fleet(SAMSARA_SEED, vehicles=3), as_of=DAY0 + timedelta(days=5))
+    second_day = (DAY0 + timedelta(days=1)).date()
     with (
-        SimServer(_BreakSecondDay(motive)) as motive_server,
-        SimServer(_BreakSecondDay(samsara)) as samsara_server,
+        SimServer(BreakWindow(motive, second_day, "broken day")) as motive_server,
+        SimServer(BreakWindow(samsara, second_day, "broken day")) as samsara_server,
     ):
         config = pipeline_config(tmp_path, motive_server.base_url, samsara_server.base_url)
         pipeline = TelemetryPipeline.from_config(config, registry)

@@ -2,16 +2,19 @@
 
 :class:`Fleet` is deterministic ground truth from a seed; a plugin's
 :class:`SimulatedProvider` renders it in the provider's wire format; :class:`SimServer` serves
-that over real HTTP on 127.0.0.1 with latency, rate limits and faults.
+that over real HTTP on 127.0.0.1 with latency, rate limits and faults (scripted, or a seeded
+:class:`Chaos` mix).
 """
 
 from fth_core.sim.fleet import Fleet, SimDriver, SimVehicle
-from fth_core.sim.server import Fault, LoggedRequest, SimServer
+from fth_core.sim.server import Chaos, Fault, InjectedFault, LoggedRequest, SimServer
 from fth_core.sim.wire import SimRequest, SimResponse, SimulatedProvider
 
 __all__ = [
+    "Chaos",
     "Fault",
     "Fleet",
+    "InjectedFault",
     "LoggedRequest",
     "SimDriver",
     "SimRequest",

@@ -3,13 +3,15 @@
 :class:`SimServer` runs a ``ThreadingHTTPServer`` on an ephemeral loopback port in a background
 thread. Around the handler it adds what every provider shares: latency, server-side quotas (a
 rate limit, per-path tiers and a cap on requests in flight, each answered with the handler's
-own 429 when it has one), injected faults (5xx, a truncated
-body, a reset connection, a stall, a scripted 429) and a log of every request, so tests can
-count exactly what a client asked for.
+own 429 when it has one), injected faults (5xx, a truncated body, a reset connection, a stall,
+a 429) — scripted one by one, or dealt at random by a seeded :class:`Chaos` mix — and logs of
+every request and every fault served, so tests can count exactly what a client asked for and
+what it had to survive.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import socket
 import ssl
@@ -20,6 +22,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -27,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fth_core.sim.wire import SimRequest, SimResponse
 
-__all__ = ["Fault", "LoggedRequest", "SimServer"]
+__all__ = ["Chaos", "Fault", "InjectedFault", "LoggedRequest", "SimServer"]
 
 Handler = Callable[[SimRequest], SimResponse]
 
@@ -37,10 +41,11 @@ class Fault:
     """A failure to inject instead of the normal answer.
 
     ``kind``: ``"status"`` (plain-text error with ``status``), ``"429"`` (rate limited; the
-    ``retry_after`` header text is sent as is, or omitted when ``None``), ``"truncate"`` (headers
-    promise more body than is sent, then the connection closes), ``"reset"`` (TCP reset before
-    any answer), ``"stall"`` (wait ``seconds`` before answering normally). ``path`` limits the
-    fault to paths starting with it.
+    ``retry_after`` header text is sent as is, or omitted when ``None``; ``retry_at`` sends
+    instead the HTTP-date that many seconds ahead, rounded up to the whole second an HTTP-date
+    can say), ``"truncate"`` (headers promise more body than is sent, then the connection
+    closes), ``"reset"`` (TCP reset before any answer), ``"stall"`` (wait ``seconds`` before
+    answering normally). ``path`` limits the fault to paths starting with it.
     """
 
     kind: str
@@ -48,6 +53,77 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 5.0
     path: str | None = None
+    retry_at: float | None = None
+
+    def retry_after_header(self) -> str | None:
+        """The ``Retry-After`` text a ``"429"`` fault sends now (``None``: no header)."""
+        if self.retry_at is None:
+            return self.retry_after
+        moment = datetime.fromtimestamp(math.ceil(time.time() + self.retry_at), UTC)
+        return format_datetime(moment, usegmt=True)
+
+
+# What a chaotic server cycles through: every 5xx the client must retry, and every form a
+# Retry-After can take (zero, fractional seconds, an HTTP-date a second or two ahead, none).
+_SERVER_ERRORS = (500, 502, 503, 504)
+_RATE_LIMITS = (
+    Fault("429", retry_after="0"),
+    Fault("429", retry_after="0.25"),
+    Fault("429", retry_at=1.0),
+    Fault("429"),
+)
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """A seeded mix of faults dealt to the requests a :class:`SimServer` answers.
+
+    Each rate is the share of requests that meet that fault. Faults are dealt from shuffled
+    blocks of ``block`` requests holding exactly ``rate × block`` of each kind (so rates are
+    multiples of ``1 / block``): every request has the stated probability, and any run of
+    ``block`` requests from the start meets every kind, so a short test run cannot miss the
+    rare ones and a soak run sees the rates exactly. Within a kind the variants take turns:
+    5xx cycles through 500, 502, 503 and 504; 429 through ``Retry-After: 0``, ``0.25``, an
+    HTTP-date a second or two ahead, and no header. Stalls last ``stall_seconds``.
+    """
+
+    server_error: float = 0.10
+    rate_limited: float = 0.05
+    truncated: float = 0.01
+    reset: float = 0.02
+    stall: float = 0.01
+    stall_seconds: float = 2.0
+    seed: int = 0
+    block: int = 100
+
+    def __post_init__(self) -> None:
+        rates = (self.server_error, self.rate_limited, self.truncated, self.reset, self.stall)
+        if self.block < 1:
+            raise ValueError("block must be at least 1")
+        for rate in rates:
+            share = rate * self.block
+            if not 0 <= rate <= 1 or not math.isclose(share, round(share)):
+                raise ValueError(f"rate {rate} is not a multiple of 1/{self.block} in [0, 1]")
+        if sum(rates) > 1 + 1e-9:
+            raise ValueError(f"the rates add up to {sum(rates):g}, more than every request")
+
+    def deal(self, rng: random.Random) -> list[Fault | None]:
+        """One block: the fault for each of ``block`` requests (``None``: answer normally)."""
+
+        def count(rate: float) -> int:
+            return round(rate * self.block)
+
+        cards: list[Fault | None] = [
+            Fault("status", status=_SERVER_ERRORS[i % len(_SERVER_ERRORS)])
+            for i in range(count(self.server_error))
+        ]
+        cards += [_RATE_LIMITS[i % len(_RATE_LIMITS)] for i in range(count(self.rate_limited))]
+        cards += [Fault("truncate")] * count(self.truncated)
+        cards += [Fault("reset")] * count(self.reset)
+        cards += [Fault("stall", seconds=self.stall_seconds)] * count(self.stall)
+        cards += [None] * (self.block - len(cards))
+        rng.shuffle(cards)
+        return cards
 
 
 @dataclass(frozen=True)
@@ -58,6 +134,15 @@ class LoggedRequest:
     status: int
     at: float
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """A fault the server served to ``request`` instead of (a stall: before) a normal answer."""
+
+    request: SimRequest
+    fault: Fault
+    at: float
 
 
 class _TokenBucket:
@@ -88,8 +173,8 @@ class SimServer:
         ``burst``), e.g. Samsara's ``{"/fleet/vehicles": 25}``.
     :param max_in_flight: requests served at once (counted from arrival, latency included);
         one more is answered 429 at once, as a provider capping simultaneous requests does.
-    :param fault_rate: probability of a random 5xx/reset/truncate per request (seeded by
-        ``fault_seed``), for demos and soak runs; scripted faults come from :meth:`inject`.
+    :param chaos: random faults for every request (see :class:`Chaos`), for resilience tests,
+        demos and soak runs; scripted faults come from :meth:`inject` and go first.
     :param tls: a server-side SSL context to serve HTTPS instead (tests of certificate checks).
     """
 
@@ -102,8 +187,7 @@ class SimServer:
         burst: int = 1,
         path_limits: Mapping[str, float] | None = None,
         max_in_flight: int | None = None,
-        fault_rate: float = 0.0,
-        fault_seed: int = 0,
+        chaos: Chaos | None = None,
         port: int = 0,
         tls: ssl.SSLContext | None = None,
     ) -> None:
@@ -116,11 +200,13 @@ class SimServer:
         }
         self.max_in_flight = max_in_flight
         self._in_flight = 0
-        self.fault_rate = fault_rate
-        self._random = random.Random(fault_seed)
-        self._faults: deque[Fault] = deque()
+        self.chaos = chaos
+        self._random = random.Random(chaos.seed if chaos else 0)
+        self._deck: list[Fault | None] = []
+        self._scripted: deque[Fault] = deque()
         self._lock = threading.Lock()
         self.log: list[LoggedRequest] = []
+        self.fault_log: list[InjectedFault] = []
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -177,25 +263,39 @@ class SimServer:
                     fault = Fault("status", status=fault)
                 elif isinstance(fault, str):
                     fault = Fault(fault)
-                self._faults.append(fault)
+                self._scripted.append(fault)
 
     def requests(self, path_prefix: str = "") -> list[LoggedRequest]:
         """Logged requests whose path starts with ``path_prefix``."""
         with self._lock:
             return [r for r in self.log if r.path.startswith(path_prefix)]
 
+    def faults(self, kind: str | None = None) -> list[InjectedFault]:
+        """Faults served so far (of ``kind`` only, when given), scripted and chaotic alike."""
+        with self._lock:
+            return [f for f in self.fault_log if kind is None or f.fault.kind == kind]
+
     def clear_log(self) -> None:
         with self._lock:
             self.log.clear()
+            self.fault_log.clear()
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, request: SimRequest) -> Fault | None:
         with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.path is None or path.startswith(fault.path):
-                    del self._faults[i]
-                    return fault
-        if self.fault_rate and self._random.random() < self.fault_rate:
-            return Fault(self._random.choice(["status", "reset", "truncate"]), status=503)
+            chosen = self._scripted_fault(request.path)
+            if chosen is None and self.chaos is not None:
+                if not self._deck:
+                    self._deck = self.chaos.deal(self._random)
+                chosen = self._deck.pop()
+            if chosen is not None:
+                self.fault_log.append(InjectedFault(request, chosen, time.time()))
+            return chosen
+
+    def _scripted_fault(self, path: str) -> Fault | None:
+        for i, fault in enumerate(self._scripted):
+            if fault.path is None or path.startswith(fault.path):
+                del self._scripted[i]
+                return fault
         return None
 
     def _record(self, request: SimRequest, status: int) -> None:
@@ -240,7 +340,7 @@ class SimServer:
         try:
             if self.latency_ms:
                 time.sleep(self.latency_ms / 1000)
-            fault = self._next_fault(request.path)
+            fault = self._next_fault(request)
             if fault is not None and fault.kind != "stall":
                 return fault
             if fault is not None:
@@ -330,7 +430,8 @@ def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if fault.kind == "429":
-                headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+                retry_after = fault.retry_after_header()
+                headers = {} if retry_after is None else {"Retry-After": retry_after}
                 response = SimResponse.text(429, "Too Many Requests", headers)
             else:
                 response = SimResponse.text(fault.status, f"injected HTTP {fault.status}")
