@@ -3,9 +3,18 @@
 Layout under the dataset root::
 
     date=2026-03-02/part-0.parquet      one file per UTC date, sorted by provider, vehicle, time
-    _quarantine/date=2026-03-02/<run>.parquet   rows that broke the schema's ranges, with a reason
+    _quarantine/date=2026-03-02/<window>.parquet   rows set aside, with a reason (see below)
     _state/state.json                   per-provider watermarks and the last run's summary
     .lock                               held (flock) by the run writing the dataset
+
+Quarantine files hold the rows a window could not store — out of range, no vehicle id, a
+timestamp that does not parse, an unknown engine state — in
+:data:`~fth_core.schema.QUARANTINE_SCHEMA` (the telemetry columns, all nullable, and
+``reason``), one file per run, window and provider. A row goes under its own UTC date; a row
+without a readable timestamp has none, so it goes under the first date of the window that
+fetched it (its ``timestamp`` stays null and its ``reason`` quotes the text received). So every
+quarantine path is a real date: it reads as a hive ``date=`` partition like the dataset's, and
+retention removes it together with that date's partition.
 
 Readers skip ``_``- and ``.``-prefixed paths (pyarrow.dataset does by default; DuckDB and polars
 read ``date=*/*.parquet``), so only telemetry is seen.
@@ -38,6 +47,7 @@ import pyarrow.parquet as pq
 from fth_core.errors import FthError
 from fth_core.schema import (
     DEDUP_KEY,
+    QUARANTINE_SCHEMA,
     TELEMETRY_SCHEMA,
     concat_telemetry,
     dedup_keys,
@@ -182,14 +192,17 @@ class DatasetStore:
             result.partitions.append(day.isoformat())
         return result
 
-    def quarantine(self, table: pa.Table, run_id: str) -> int:
-        """Set aside rows that failed validation (they carry a ``reason`` column)."""
+    def quarantine(self, table: pa.Table, name: str, undated: date) -> int:
+        """Set aside rows that cannot be stored (:data:`QUARANTINE_SCHEMA`: they carry a
+        ``reason``) as ``_quarantine/date=*/<name>.parquet``; rows without a timestamp go under
+        ``undated``, the first date of the window that fetched them. Returns the row count."""
         if table.num_rows == 0:
             return 0
-        days = pc.cast(table.column("timestamp"), pa.date32())
+        table = table.cast(QUARANTINE_SCHEMA)
+        days = pc.fill_null(pc.cast(table.column("timestamp"), pa.date32()), undated)
         for day in pc.unique(days).to_pylist():
             rows = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-            target = self.root / "_quarantine" / f"date={day.isoformat()}" / f"{run_id}.parquet"
+            target = self.root / "_quarantine" / f"date={day.isoformat()}" / f"{name}.parquet"
             _atomic_write(target, lambda tmp, t=rows: pq.write_table(t, tmp))
         return int(table.num_rows)
 

@@ -17,6 +17,7 @@ end-to-end tests compare datasets the same way.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -31,11 +32,24 @@ from fth_core.errors import APIError
 from fth_core.hookspecs import ProviderSpec
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, concat_telemetry, sort_telemetry
+from fth_core.schema import (
+    DEDUP_KEY,
+    REASON,
+    TELEMETRY_SCHEMA,
+    concat_telemetry,
+    sort_telemetry,
+)
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
 from fth_core.telemetry import fetch_telemetry
 
-__all__ = ["ProviderConformance", "Simulation", "assert_same_telemetry", "simulated_provider"]
+__all__ = [
+    "ProviderConformance",
+    "Simulation",
+    "assert_same_quarantine",
+    "assert_same_telemetry",
+    "reason_kinds",
+    "simulated_provider",
+]
 
 
 class Simulation:
@@ -82,11 +96,38 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
     assert pc.count_distinct(keys).as_py() == actual.num_rows, (
         "duplicate (provider, vehicle, timestamp) rows"
     )
-    assert actual.num_rows == expected.num_rows, (
-        f"{actual.num_rows} rows, expected {expected.num_rows}"
-    )
-    a, e = sort_telemetry(actual), sort_telemetry(expected)
-    for name in TELEMETRY_SCHEMA.names:
+    _assert_same_rows(sort_telemetry(actual), sort_telemetry(expected), rel)
+
+
+def assert_same_quarantine(actual: pa.Table, expected: pa.Table, rel: float = 1e-6) -> None:
+    """Like :func:`assert_same_telemetry`, for quarantined rows
+    (:data:`~fth_core.schema.QUARANTINE_SCHEMA`): the same rows with the same reasons, in any
+    order. Keys may be null and rows may repeat (a record set aside by two windows)."""
+    assert actual.schema.names == expected.schema.names, "column names differ"
+
+    # Identity first — a reason quotes the text of a timestamp it could not read — then the
+    # rest, so that rows repeated or lacking keys still line up.
+    first = [*DEDUP_KEY, "fleet_number", REASON]
+    names = [*first, *(n for n in expected.schema.names if n not in first)]
+
+    def ordered(table: pa.Table) -> pa.Table:
+        plain = pa.table({name: table.column(name).cast(pa.string()) for name in names})
+        return table.take(pc.sort_indices(plain, sort_keys=[(n, "ascending") for n in names]))
+
+    _assert_same_rows(ordered(actual), ordered(expected), rel)
+
+
+def reason_kinds(quarantined: pa.Table) -> Counter[str]:
+    """How many quarantined rows each kind of reason holds: the reason's text before a quoted
+    value (``"unparseable timestamp '…'"`` counts as ``"unparseable timestamp"``)."""
+    return Counter(reason.split(" '")[0] for reason in quarantined.column(REASON).to_pylist())
+
+
+def _assert_same_rows(a: pa.Table, e: pa.Table, rel: float) -> None:
+    """Row by row, column by column: exact, but floats within ``rel`` (1e-9 absolute floor)."""
+    assert a.num_rows == e.num_rows, f"{a.num_rows} rows, expected {e.num_rows}"
+    shown = [name for name in (*DEDUP_KEY, REASON) if name in e.schema.names]
+    for name in e.schema.names:
         left = a.column(name).to_pylist()
         right = e.column(name).to_pylist()
         for i, (got, want) in enumerate(zip(left, right, strict=True)):
@@ -96,7 +137,7 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
                 else abs(got - want) <= max(rel * abs(want), 1e-9)
             )
             if not same:
-                row = {k: e.column(k)[i].as_py() for k in DEDUP_KEY}
+                row = {k: e.column(k)[i].as_py() for k in shown}
                 raise AssertionError(f"column {name} differs at {row}: got {got!r}, want {want!r}")
 
 

@@ -8,12 +8,10 @@ truth is simply each simulator's ``expected_telemetry`` of the window.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +26,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 import yaml
-from loopback_support import closed_port_url, simulators_config
+from loopback_support import (
+    cli_env,
+    closed_port_url,
+    fth,
+    fth_command,
+    of_provider,
+    simulators_config,
+)
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DATA_FILE, DatasetStore
@@ -39,34 +44,6 @@ from fth_samsara.simulator import SamsaraSimulator
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 AS_OF = DAY0 + timedelta(days=10)
 VEHICLES = 3
-_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy"}
-
-
-def cli_env() -> dict[str, str]:
-    """This environment without fth selections, API keys or proxies (every plugin loads)."""
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("FTH_")
-        and not key.endswith("_API_KEY")
-        and key.lower() not in _PROXY_VARIABLES
-    }
-
-
-def fth_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "fth_core.cli", *args]
-
-
-def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        fth_command(*args),
-        env=cli_env(),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def write_config(
@@ -126,10 +103,6 @@ def sims(tmp_path: Path) -> Iterator[Sims]:
 def slow_sims(tmp_path: Path) -> Iterator[Sims]:
     """Simulators answering after 200 ms: a run lasts long enough to be interrupted."""
     yield from make_sims(tmp_path, latency_ms=200, vehicles=4)
-
-
-def of_provider(table: pa.Table, name: str) -> pa.Table:
-    return table.filter(pc.equal(table.column("provider").cast(pa.string()), name))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

@@ -11,7 +11,8 @@ Fetch (:func:`fetch_locations`)
        dict and no pydantic model per point) and yielded as one
        :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
        fails is yielded as a batch whose ``failures`` name the vehicle; the other vehicles
-       still arrive.
+       still arrive. A roster vehicle without an id cannot be asked for: it is yielded as a
+       batch without records, which flatten turns into one quarantined row naming it.
 
 Units
     Motive does not say whether ``X-Metric-Units`` or the vehicle's own ``metric_units``
@@ -25,6 +26,20 @@ Flatten (:func:`flatten_locations`)
     ``true_odometer`` falling back to ``odometer``, the driver's id and ``"First Last"``, VIN
     and fleet number from the roster, and ``engine_state`` from
     :func:`fth_motive.conventions.engine_states`.
+
+Bad records (a ``reason`` column sends them to the quarantine)
+    * a ``located_at`` missing or unparseable: ``"missing timestamp"`` / ``"unparseable
+      timestamp '…'"``. Its time being unknown, it cannot be trimmed to the window: every
+      window whose request returned it sets it aside (with ``location_day_zone`` unset the
+      requests overlap by a day on each side, so up to three windows of a run may);
+    * a ``type`` outside :data:`~fth_motive.conventions.LOCATION_TYPES`: the type is the only
+      engine-state signal Motive sends, so the state is unknown — ``"unknown location type
+      '…'"``, with ``engine_state`` null;
+    * a roster vehicle without an id: ``"missing vehicle id"``, one row with its VIN and fleet
+      number (its locations cannot be asked for);
+    * out-of-range coordinates are left to the pipeline's range checks.
+    A breadcrumb's own ``id`` (a UUID) is not used: rows are identified by vehicle and time, so
+    one missing is not a bad record.
 """
 
 from __future__ import annotations
@@ -46,7 +61,13 @@ from fth_core.errors import FthError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
-from fth_core.schema import parse_timestamps
+from fth_core.schema import (
+    MISSING_VEHICLE_ID,
+    REASON,
+    parse_timestamps,
+    timestamp_reasons,
+    value_reasons,
+)
 from fth_motive.conventions import (
     KM_PER_MILE,
     LOCATION_TYPES,
@@ -70,7 +91,7 @@ log = get_logger("fth.motive")
 
 _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
-_KNOWN_TYPES = frozenset(LOCATION_TYPES)
+_KNOWN_TYPES = pa.array(LOCATION_TYPES, type=pa.string())
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,7 +101,7 @@ R = TypeVar("R")
 class RosterVehicle:
     """What flatten needs from ``/v1/vehicles`` about one vehicle."""
 
-    id: str
+    id: str | None  # None: the roster record came without one
     vin: str | None
     fleet_number: str | None
     metric_units: bool
@@ -88,7 +109,7 @@ class RosterVehicle:
     @classmethod
     def from_vehicle(cls, vehicle: Vehicle) -> RosterVehicle:
         return cls(
-            id=str(vehicle.id),
+            id=None if vehicle.id is None else str(vehicle.id),
             vin=vehicle.vin or None,
             fleet_number=vehicle.number,
             metric_units=vehicle.metric_units,
@@ -102,7 +123,8 @@ class LocationHistory:
     ``records`` are the unwrapped ``vehicle_location`` s as decoded (:class:`Breadcrumb` s;
     dicts of the same shape are accepted too), for the days
     ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
-    records the units that were requested. Flatten keeps only ``[start, end)``.
+    records the units that were requested. Flatten keeps only ``[start, end)``. A vehicle
+    without an id has no records: it could not be asked for any.
     """
 
     vehicle: RosterVehicle
@@ -156,13 +178,18 @@ def fetch_roster(provider: Provider) -> list[RosterVehicle]:
     """Every vehicle of the account, whatever its status, each once.
 
     Offset pages can overlap when the roster changes during the walk; a vehicle listed twice
-    must not be fetched (and stored) twice.
+    must not be fetched (and stored) twice. Vehicles without an id come last, as listed (they
+    cannot be told apart).
     """
     vehicles = provider.client().fetch_all(provider.endpoint("vehicles"))
     roster: dict[str, RosterVehicle] = {}
-    for vehicle in vehicles:
-        roster.setdefault(str(vehicle.id), RosterVehicle.from_vehicle(vehicle))
-    return list(roster.values())
+    nameless: list[RosterVehicle] = []
+    for vehicle in map(RosterVehicle.from_vehicle, vehicles):
+        if vehicle.id is None:
+            nameless.append(vehicle)
+        else:
+            roster.setdefault(vehicle.id, vehicle)
+    return [*roster.values(), *nameless]
 
 
 def fetch_days(
@@ -195,7 +222,10 @@ def fetch_locations(
     roster = fetch_roster(provider)
     first, last = request_days(start, end, settings.location_day_zone)
     ranges = split_days(first, last, settings.max_days_per_request)
-    tasks = [(vehicle, a, b) for vehicle in roster for a, b in ranges]
+    for vehicle in roster:
+        if vehicle.id is None:
+            yield TelemetryBatch(LocationHistory(vehicle, first, last, start, end, False, ()))
+    tasks = [(vehicle, a, b) for vehicle in roster if vehicle.id is not None for a, b in ranges]
     log.debug(
         "motive: %d vehicles x %d day range(s) %s..%s for %s..%s",
         len(roster),
@@ -264,23 +294,28 @@ def _floats(values: list[int | float | None]) -> pa.Array:
 
 
 def flatten_locations(history: LocationHistory) -> dict[str, Any]:
-    """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
+    """Unified-schema columns of the breadcrumbs of ``history`` inside its window, plus a
+    ``reason`` column for the bad records (see the module doc)."""
+    vehicle = history.vehicle
+    if vehicle.id is None:
+        return {
+            "vin": [vehicle.vin],
+            "fleet_number": [vehicle.fleet_number],
+            REASON: [MISSING_VEHICLE_ID],
+        }
     records = as_breadcrumbs(history.records)
-    times = parse_timestamps([r.located_at for r in records], "motive")
-    us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
+    texts = pa.array([r.located_at for r in records], type=pa.string())
+    times = parse_timestamps(texts)
+    us = np.asarray(times.cast(pa.int64()).fill_null(0).to_numpy())
     low = (history.start.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
     high = (history.end.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
-    inside = (us >= low) & (us < high)
-    if times.null_count:
-        log.warning(
-            "motive: vehicle %s: %d location(s) without located_at skipped",
-            history.vehicle.id,
-            times.null_count,
-        )
+    untimed = np.asarray(times.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    inside = ((us >= low) & (us < high)) | untimed
     if not inside.all():
         keep = np.flatnonzero(inside)
         records = [records[i] for i in keep.tolist()]
-        times = times.take(pa.array(keep))
+        index = pa.array(keep)
+        texts, times = texts.take(index), times.take(index)
     n = len(records)
 
     speed = _floats([r.speed for r in records])
@@ -290,17 +325,11 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     if history.metric:
         speed = pc.divide(speed, KM_PER_MILE)
         odometer = pc.divide(odometer, KM_PER_MILE)
-    kinds = [r.type for r in records]
-    unknown = {k for k in kinds if k is not None and k not in _KNOWN_TYPES}
-    if unknown:
-        log.warning(
-            "motive: vehicle %s: unknown location type(s) %s; engine_state from speed only",
-            history.vehicle.id,
-            ", ".join(sorted(map(str, unknown))),
-        )
+    kinds = pa.array([r.type for r in records], type=pa.string())
+    unknown = pc.and_(kinds.is_valid(), pc.invert(pc.is_in(kinds, value_set=_KNOWN_TYPES)))
     speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
+    states = pc.if_else(unknown, pa.scalar(None, pa.string()), engine_states(kinds, speeds))
     drivers = [r.driver for r in records]
-    vehicle = history.vehicle
     return {
         "provider_vehicle_id": pa.array([vehicle.id] * n, type=pa.string()),
         "vin": pa.array([vehicle.vin] * n, type=pa.string()),
@@ -310,7 +339,7 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         "longitude": _floats([r.lon for r in records]),
         "speed_mph": speed,
         "heading_degrees": _floats([r.bearing for r in records]),
-        "engine_state": engine_states(pa.array(kinds, type=pa.string()), speeds),
+        "engine_state": states,
         "driver_id": pa.array(
             [None if d is None or d.id is None else str(d.id) for d in drivers],
             type=pa.string(),
@@ -318,6 +347,10 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         "driver_name": pa.array([_full_name(d) for d in drivers], type=pa.string()),
         "location_description": pa.array([r.description for r in records], type=pa.string()),
         "odometer": odometer,
+        REASON: pc.coalesce(
+            timestamp_reasons(texts, times),
+            value_reasons("unknown location type", kinds, unknown),
+        ),
     }
 
 
