@@ -167,5 +167,11 @@ def fth_flatten_telemetry(
         columns of :data:`fth_core.schema.TELEMETRY_COLUMNS` (``provider`` may be omitted:
         the core fills it, and a different value is an error); units mph, miles, degrees;
         timestamps UTC. ``None`` when the provider is not this plugin's.
+
+        An optional ``reason`` column (text, null for good rows) sets bad records aside: a row
+        with a reason goes to the quarantine with it, counted in the run's summary, and may
+        lack its vehicle id or timestamp (``"missing vehicle id"``, ``"unparseable timestamp
+        '...'"``). Range checks (coordinates, speed, heading, odometer, engine state) need no
+        reason column: the pipeline applies them to every row.
     """
     raise NotImplementedError

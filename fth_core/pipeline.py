@@ -5,9 +5,10 @@ For each enabled provider, concurrently and independently:
 1. start = watermark − ``lookback_days`` (late data is re-fetched and deduplicated), else
    ``pipeline.default_start_date``, else one day before the end; end = now or ``--end``;
 2. walk ``[start, end)`` in windows of ``batch_increment_days``; for each window fetch + flatten
-   through the provider's plugin, quarantine rows that break the schema's ranges, merge the
-   rest into the touched date partitions, then — data first, state last — advance the
-   provider's watermark to the window's end;
+   through the provider's plugin, quarantine the rows flatten marked with a reason and those
+   that break the schema's ranges (counted in ``quarantined``; bad records are not a failure),
+   merge the rest into the touched date partitions, then — data first, state last — advance
+   the provider's watermark to the window's end;
 3. a window that fails (an error, or fetch failures such as one vehicle's history) stops that
    provider at that window, its watermark unchanged; the other providers go on.
 
@@ -37,7 +38,7 @@ from fth_core.errors import ConfigError, FthError
 from fth_core.logs import get_logger, redact
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import concat_telemetry, split_invalid
+from fth_core.schema import QUARANTINE_SCHEMA, concat_telemetry, split_invalid
 from fth_core.store import DatasetStore, MergeResult
 from fth_core.telemetry import fetch_telemetry
 
@@ -364,20 +365,24 @@ class TelemetryPipeline:
     ) -> list[str]:
         """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
         tables: list[pa.Table] = []
+        set_aside: list[pa.Table] = []
         failures: list[str] = []
         for batch in fetch_telemetry(provider, start, end):
             tables.append(batch.table)
+            set_aside.append(batch.quarantined)
             failures.extend(f"{f.subject}: {f.error}" for f in batch.failures)
         table = concat_telemetry(tables)
-        valid, bad = split_invalid(table)
+        valid, out_of_range = split_invalid(table)
+        bad = concat_telemetry([*set_aside, out_of_range], QUARANTINE_SCHEMA)
         with self._write_lock:  # providers share date partitions
             result: MergeResult = self.store.merge(valid)
             crash_point("window.merged")
-            run.quarantined += self.store.quarantine(bad)
+            # A row without a readable timestamp is filed under the window's first date.
+            run.quarantined += self.store.quarantine(bad, undated=start.date())
             crash_point("window.quarantined")
             if not failures:
                 self.store.set_watermark(provider.name, end)
-        run.rows_fetched += table.num_rows
+        run.rows_fetched += table.num_rows + sum(t.num_rows for t in set_aside)
         run.record(valid, result)
         return failures
 

@@ -7,6 +7,7 @@ plain line per committed or failed window, so logs stay greppable.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -148,6 +149,10 @@ def print_summary(summary: RunSummary) -> None:
         f"{len(summary.partitions_touched)} partition(s) written in {summary.elapsed_seconds:.1f}s",
         highlight=False,
     )
+    if summary.quarantined:
+        where = Path(summary.dataset) / "_quarantine"
+        line = f"quarantine: {summary.quarantined} bad row(s) set aside, with a reason, in {where}"
+        out.print(line, highlight=False, soft_wrap=True)
     if summary.partitions_pruned:
         pruned = summary.partitions_pruned
         line = f"retention: removed {len(pruned)} partition(s) up to {pruned[-1]}"

@@ -2,8 +2,13 @@
 
 Every provider's records end up in these columns, in this order. Units are fixed: speed in
 mph, odometer in miles, heading in degrees from north, timestamps tz-aware UTC. ``provider`` and
-``engine_state`` are dictionary-encoded (categorical in pandas). Rows that break the ranges in
-:func:`split_invalid` are set aside with a reason, never silently dropped.
+``engine_state`` are dictionary-encoded (categorical in pandas).
+
+Bad records are set aside with a reason, never silently dropped: rows that break the ranges of
+:func:`split_invalid`, and rows a plugin's flatten marks in a ``reason`` column because they
+cannot be stored at all — no vehicle id, a timestamp that does not parse
+(:func:`split_quarantined`). Set-aside rows keep the telemetry columns, each one nullable, plus
+their ``reason``: :data:`QUARANTINE_SCHEMA`.
 """
 
 from __future__ import annotations
@@ -16,14 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fth_core.errors import ResponseFormatError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = [
     "DEDUP_KEY",
     "ENGINE_STATES",
+    "MISSING_TIMESTAMP",
+    "MISSING_VEHICLE_ID",
+    "QUARANTINE_SCHEMA",
+    "REASON",
     "TELEMETRY_COLUMNS",
     "TELEMETRY_SCHEMA",
     "concat_telemetry",
@@ -32,7 +36,13 @@ __all__ = [
     "parse_timestamps",
     "sort_telemetry",
     "split_invalid",
+    "split_quarantined",
+    "timestamp_reasons",
+    "value_reasons",
 ]
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
 
@@ -58,6 +68,14 @@ TELEMETRY_SCHEMA: pa.Schema = pa.schema(
 TELEMETRY_COLUMNS: tuple[str, ...] = tuple(TELEMETRY_SCHEMA.names)
 ENGINE_STATES: tuple[str, ...] = ("On", "Off", "Idle")
 DEDUP_KEY: tuple[str, ...] = ("provider", "provider_vehicle_id", "timestamp")
+
+REASON = "reason"
+QUARANTINE_SCHEMA: pa.Schema = pa.schema(
+    [field.with_nullable(True) for field in TELEMETRY_SCHEMA]
+    + [pa.field(REASON, pa.string(), nullable=False)]
+)
+MISSING_VEHICLE_ID = "missing vehicle id"
+MISSING_TIMESTAMP = "missing timestamp"
 
 
 def _pandas_types(*names: str) -> tuple[type, ...]:
@@ -99,16 +117,11 @@ def _column(name: str, values: Any, n: int) -> pa.Array:
     return values
 
 
-def enforce_telemetry_schema(
-    data: pa.Table | pd.DataFrame | Mapping[str, Any], provider: str | None = None
-) -> pa.Table:
-    """Coerce ``data`` to exactly :data:`TELEMETRY_SCHEMA` (order, types, encodings).
-
-    Missing optional columns become nulls; ``provider`` is filled from the argument when absent,
-    and when both are given they must agree (one plugin must not write another's rows).
-    Extra columns are an error (they mean a plugin and the schema disagree), and so is a type
-    that cannot be cast. Returns a new table; never mutates the input.
-    """
+def _conform(
+    data: pa.Table | pd.DataFrame | Mapping[str, Any], provider: str | None, *, with_reason: bool
+) -> tuple[pa.Table, pa.Array | None]:
+    """``data`` as the schema's columns and encodings — nulls not checked yet — and, when
+    ``with_reason``, its ``reason`` column as text (``None`` when it has none)."""
     if isinstance(data, _pandas_types("DataFrame")):
         frame = cast("pd.DataFrame", data)
         columns: Mapping[str, Any] = {c: frame[c] for c in frame.columns}
@@ -122,10 +135,11 @@ def enforce_telemetry_schema(
         if len(lengths) > 1:
             raise ValueError(f"columns have different lengths: {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-    extra = set(columns) - set(TELEMETRY_COLUMNS)
+    values = dict(columns)
+    reason = values.pop(REASON, None) if with_reason else None
+    extra = set(values) - set(TELEMETRY_COLUMNS)
     if extra:
         raise ValueError(f"columns not in the telemetry schema: {', '.join(sorted(extra))}")
-    values = dict(columns)
     if values.get("provider") is None:
         if provider is None:
             raise ValueError("no provider column and no provider given")
@@ -137,43 +151,120 @@ def enforce_telemetry_schema(
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
             raise ValueError(f"column {name}: {exc}") from None
     table = pa.Table.from_arrays(arrays, schema=TELEMETRY_SCHEMA)
-    for name in ("provider", "provider_vehicle_id", "timestamp"):
-        if table.column(name).null_count:
-            raise ValueError(f"column {name} has nulls")
     if provider is not None and n:
         found = set(pc.unique(table.column("provider").cast(pa.string())).to_pylist())
         if found != {provider}:
             raise ValueError(f"provider column holds {sorted(found)}, not only {provider!r}")
+    if reason is None:
+        return table, None
+    if isinstance(reason, pa.ChunkedArray):
+        reason = reason.combine_chunks()
+    try:
+        text = reason if isinstance(reason, pa.Array) else pa.array(reason, from_pandas=True)
+        return table, text.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValueError(f"column {REASON}: {exc}") from None
+
+
+def _check_keys(table: pa.Table) -> pa.Table:
+    for name in ("provider", "provider_vehicle_id", "timestamp"):
+        if table.column(name).null_count:
+            raise ValueError(f"column {name} has nulls")
     return table
 
 
-def parse_timestamps(values: Sequence[str | None], provider: str) -> pa.Array:
+def _quarantined(rows: pa.Table, reason: pa.Array | pa.ChunkedArray) -> pa.Table:
+    return pa.Table.from_arrays([*rows.columns, reason], schema=QUARANTINE_SCHEMA)
+
+
+def enforce_telemetry_schema(
+    data: pa.Table | pd.DataFrame | Mapping[str, Any], provider: str | None = None
+) -> pa.Table:
+    """Coerce ``data`` to exactly :data:`TELEMETRY_SCHEMA` (order, types, encodings).
+
+    Missing optional columns become nulls; ``provider`` is filled from the argument when absent,
+    and when both are given they must agree (one plugin must not write another's rows).
+    Extra columns are an error (they mean a plugin and the schema disagree), and so is a type
+    that cannot be cast. Returns a new table; never mutates the input.
+    """
+    table, _ = _conform(data, provider, with_reason=False)
+    return _check_keys(table)
+
+
+def split_quarantined(
+    data: pa.Table | pd.DataFrame | Mapping[str, Any], provider: str | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """A flatten's output as (rows for the dataset, rows to quarantine).
+
+    ``data`` is what :func:`enforce_telemetry_schema` takes, plus an optional ``reason`` column
+    of text: a row with a reason is set aside with it (:data:`QUARANTINE_SCHEMA`) and may lack
+    its vehicle id or timestamp; the rows without one must conform to the schema as usual.
+    """
+    table, reason = _conform(data, provider, with_reason=True)
+    if reason is None or reason.null_count == len(reason):
+        return _check_keys(table), QUARANTINE_SCHEMA.empty_table()
+    bad = reason.is_valid()
+    return _check_keys(table.filter(pc.invert(bad))), _quarantined(
+        table.filter(bad), reason.filter(bad)
+    )
+
+
+def value_reasons(
+    what: str, values: pa.Array | pa.ChunkedArray, where: pa.Array | pa.ChunkedArray | None = None
+) -> pa.Array:
+    """``"<what> '<value>'"`` for each row where ``where`` holds (default: every non-null
+    value), else null. The value is quoted as received, so the reason shows it. Text is built
+    for those rows only: on the hot path they are few or none."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    chosen = values.is_valid() if where is None else pc.fill_null(where, False)
+    if isinstance(chosen, pa.ChunkedArray):
+        chosen = chosen.combine_chunks()
+    none = pa.nulls(len(values), pa.string())
+    if not pc.any(chosen).as_py():
+        return none
+    picked = values.filter(chosen).cast(pa.string())
+    text = pc.binary_join_element_wise(what + " '", picked, "'", "")
+    return pc.replace_with_mask(none, chosen, text)
+
+
+def parse_timestamps(values: Sequence[str | None] | pa.Array) -> pa.Array:
     """ISO-8601 / RFC 3339 strings (any fraction, ``Z`` or ``±HH:MM``; no offset means UTC) as
-    the schema's ``timestamp[us, UTC]``; ``None`` stays null.
+    the schema's ``timestamp[us, UTC]``; ``None`` stays null, and so does text that does not
+    parse (:func:`timestamp_reasons` tells the two apart).
 
     Arrow's vectorised cast takes the common forms; pandas takes what Arrow refuses (nanosecond
-    fractions are floored to microseconds). Unreadable text is a :class:`ResponseFormatError`
-    naming ``provider``, not a crash.
+    fractions are floored to microseconds), element by element, so one unreadable value costs
+    only its own row.
     """
+    text = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     target = TELEMETRY_SCHEMA.field("timestamp").type
     try:
-        return pa.array(values, type=pa.string()).cast(target)
+        return text.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    import pandas as pd
+    import pandas as pd  # on use: most responses never need it, and it is slow to load
 
-    try:
-        parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise ResponseFormatError(f"{provider}: unreadable timestamp ({exc})") from None
+    parsed = pd.to_datetime(
+        pd.Series(text.to_pylist(), dtype=object), utc=True, format="ISO8601", errors="coerce"
+    )
     return pa.array(parsed.dt.floor("us").astype("datetime64[us, UTC]"), type=target)
 
 
-def concat_telemetry(tables: list[pa.Table]) -> pa.Table:
-    """One table from schema-conforming tables whose dictionaries may differ (batches of
-    different providers or vehicles), with one dictionary per column."""
+def timestamp_reasons(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Per row, why :func:`parse_timestamps` gave ``parsed`` no time: ``"missing timestamp"``
+    or ``"unparseable timestamp '<text>'"``; null where it has one."""
+    untimed = parsed.is_null()
+    unreadable = value_reasons("unparseable timestamp", text, untimed)
+    return pc.if_else(pc.and_(untimed, text.is_null()), pa.scalar(MISSING_TIMESTAMP), unreadable)
+
+
+def concat_telemetry(tables: list[pa.Table], schema: pa.Schema = TELEMETRY_SCHEMA) -> pa.Table:
+    """One table from tables of ``schema`` (the telemetry's, or :data:`QUARANTINE_SCHEMA`)
+    whose dictionaries may differ (batches of different providers or vehicles), with one
+    dictionary per column."""
     if not tables:
-        return TELEMETRY_SCHEMA.empty_table()
+        return schema.empty_table()
     return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
 
 
@@ -199,11 +290,13 @@ def sort_telemetry(table: pa.Table) -> pa.Table:
 def split_invalid(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Split a schema-conforming table into (valid rows, quarantined rows + ``reason`` column).
 
-    Rules: latitude in [-90, 90], longitude in [-180, 180], speed ≥ 0, heading in [0, 360),
-    odometer ≥ 0, ``engine_state`` one of :data:`ENGINE_STATES`. Nulls are allowed everywhere
-    but the key columns (enforced by :func:`enforce_telemetry_schema`).
+    Rules, the first broken one naming the reason: latitude in [-90, 90], longitude in
+    [-180, 180], speed ≥ 0, heading in [0, 360), odometer ≥ 0, ``engine_state`` one of
+    :data:`ENGINE_STATES` (``"unknown engine state '<value>'"``). Nulls are allowed everywhere
+    but the key columns (enforced by :func:`enforce_telemetry_schema`): a null engine state is
+    a state nobody knows, not an unknown one.
     """
-    rules: list[tuple[str, pa.ChunkedArray]] = []
+    rules: list[tuple[str | pa.Array, pa.ChunkedArray]] = []
 
     def outside(name: str, low: float, high: float, high_open: bool = False) -> pa.ChunkedArray:
         col = table.column(name)
@@ -216,12 +309,12 @@ def split_invalid(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     rules.append(("heading out of range", outside("heading_degrees", 0, 360, high_open=True)))
     rules.append(("negative odometer", outside("odometer", 0, np.inf)))
     state = table.column("engine_state").cast(pa.string())
-    bad_state = pc.fill_null(pc.invert(pc.is_in(state, pa.array(ENGINE_STATES))), False)
-    rules.append(("unknown engine_state", bad_state))
+    known = pc.is_in(state, value_set=pa.array(ENGINE_STATES))
+    bad_state = pc.and_(state.is_valid(), pc.invert(known))
+    rules.append((value_reasons("unknown engine state", state, bad_state), bad_state))
 
     reason = pa.nulls(table.num_rows, pa.string())
     for text, mask in reversed(rules):
-        reason = pc.if_else(mask, pa.scalar(text), reason)
+        reason = pc.if_else(mask, text, reason)
     bad = pc.is_valid(reason)
-    quarantined = table.filter(bad).append_column("reason", pc.filter(reason, bad))
-    return table.filter(pc.invert(bad)), quarantined
+    return table.filter(pc.invert(bad)), _quarantined(table.filter(bad), pc.filter(reason, bad))

@@ -3,9 +3,18 @@
 Layout under the dataset root::
 
     date=2026-03-02/part-0.parquet      one file per UTC date, sorted by provider, vehicle, time
-    _quarantine/date=2026-03-02/part-0.parquet   rows that broke the schema's ranges, with a reason
+    _quarantine/date=2026-03-02/part-0.parquet   rows set aside, with a reason (see below)
     _state/state.json                   per-provider watermarks and the last run's summary
     .lock                               held (flock) by the run writing the dataset
+
+Quarantine files hold the rows a window could not store — out of range, no vehicle id, a
+timestamp that does not parse, an unknown engine state — in
+:data:`~fth_core.schema.QUARANTINE_SCHEMA` (the telemetry columns, all nullable, and
+``reason``), one file per date. A row goes under its own UTC date; a row without a readable
+timestamp has none, so it goes under the first date of the window that fetched it (its
+``timestamp`` stays null and its ``reason`` quotes the text received). So every quarantine path
+is a real date: it reads as a hive ``date=`` partition like the dataset's, and retention removes
+it together with that date's partition.
 
 Readers skip ``_``- and ``.``-prefixed paths (pyarrow.dataset does by default; DuckDB and polars
 read ``date=*/*.parquet``), so only telemetry is seen.
@@ -15,8 +24,9 @@ the directory (a directory created for it is made durable in its parent first). 
 committed before state, so a crash at any instant leaves a readable dataset whose watermark
 never claims more than what is stored; rerunning converges on the same dataset because merging
 deduplicates on ``(provider, provider_vehicle_id, timestamp)``, keeping the latest fetch.
-Quarantined rows are merged the same way, so a window fetched again (after a crash, or inside
-the lookback) does not quarantine its rows twice. :mod:`fth_core.crashpoints` marks each step
+Quarantined rows are merged too (on :data:`QUARANTINE_KEY`, since they may lack the telemetry
+key), so a window fetched again (after a crash, or inside the lookback) does not quarantine
+them twice. :mod:`fth_core.crashpoints` marks each step
 for the tests that kill a run there.
 """
 
@@ -26,7 +36,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,20 +51,23 @@ from fth_core.crashpoints import crash_point
 from fth_core.errors import FthError
 from fth_core.schema import (
     DEDUP_KEY,
+    QUARANTINE_SCHEMA,
+    REASON,
     TELEMETRY_SCHEMA,
     concat_telemetry,
-    dedup_keys,
     sort_telemetry,
 )
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-__all__ = ["QUARANTINE_SCHEMA", "DatasetLockedError", "DatasetStore", "MergeResult"]
+__all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
 DATA_FILE = "part-0.parquet"
 _SEQ = "__fth_seq"
-QUARANTINE_SCHEMA = TELEMETRY_SCHEMA.append(pa.field("reason", pa.string()))
+# Quarantined rows may lack a vehicle id or a time: what identifies them is the telemetry key
+# with what else they carry of their vehicle, and why they were set aside.
+QUARANTINE_KEY = (*DEDUP_KEY, "vin", "fleet_number", REASON)
 
 
 class DatasetLockedError(FthError):
@@ -117,29 +130,43 @@ def _atomic_write(path: Path, write: Any, kind: str) -> None:
     _fsync_dir(path.parent)
 
 
-def dedupe_latest(table: pa.Table) -> pa.Table:
-    """Keep the last row of each dedup key (later rows are later fetches)."""
+def dedupe_latest(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
+    """Keep the last row of each ``keys`` value (later rows are later fetches)."""
     if table.num_rows == 0:
         return table
     seq = pa.array(range(table.num_rows), type=pa.int64())
-    keyed = dedup_keys(table).append_column(_SEQ, seq)
-    last = keyed.group_by(list(DEDUP_KEY), use_threads=False).aggregate([(_SEQ, "max")])
-    keep = pc.is_in(seq, value_set=last.column(f"{_SEQ}_max"))
-    return table.filter(keep)
+    # Plain types: Arrow cannot group dictionary columns whose chunks differ in dictionary.
+    plain = {
+        key: pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
+        for key in keys
+        for column in (table.column(key),)
+    }
+    keyed = pa.table(plain).append_column(_SEQ, seq)
+    last = keyed.group_by(list(keys), use_threads=False).aggregate([(_SEQ, "max")])
+    return table.filter(pc.is_in(seq, value_set=last.column(f"{_SEQ}_max")))
 
 
-def _by_day(table: pa.Table) -> Iterator[tuple[date, pa.Table]]:
-    """The rows of each UTC date ``table`` touches, dates in order."""
+def _by_day(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date, pa.Table]]:
+    """The rows of each UTC date ``table`` touches, dates in order; rows without a timestamp
+    count as ``undated``."""
     days = pc.cast(table.column("timestamp"), pa.date32())
+    if undated is not None:
+        days = pc.fill_null(days, pa.scalar(undated, pa.date32()))
     for day in sorted(pc.unique(days).to_pylist()):
         yield day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
-def _merge_file(path: Path, incoming: pa.Table, schema: pa.Schema, kind: str) -> tuple[int, int]:
-    """Merge ``incoming`` into the Parquet file ``path`` (deduplicated, sorted) and replace it
-    atomically; returns the row counts before and after."""
+def _merge_file(
+    path: Path,
+    incoming: pa.Table,
+    schema: pa.Schema,
+    kind: str,
+    keys: Sequence[str],
+) -> tuple[int, int]:
+    """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``keys``, latest
+    kept, sorted) and replace it atomically; returns the row counts before and after."""
     existing = pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
-    merged = sort_telemetry(dedupe_latest(concat_telemetry([existing, incoming])))
+    merged = sort_telemetry(dedupe_latest(concat_telemetry([existing, incoming], schema), keys))
     _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, compression="zstd"), kind)
     return existing.num_rows, merged.num_rows
 
@@ -212,21 +239,25 @@ class DatasetStore:
         result = MergeResult(rows_in=table.num_rows)
         for day, incoming in _by_day(table):
             target = self.partition_dir(day) / DATA_FILE
-            before, after = _merge_file(target, incoming, TELEMETRY_SCHEMA, "partition")
+            before, after = _merge_file(target, incoming, TELEMETRY_SCHEMA, "partition", DEDUP_KEY)
             result.rows_added += after - before
             result.duplicates += before + incoming.num_rows - after
             result.partitions.append(day.isoformat())
         return result
 
-    def quarantine(self, table: pa.Table) -> int:
-        """Set aside rows that failed validation (they carry a ``reason`` column), merged into
-        one file per date like the partitions: a row fetched twice is kept once, the latest."""
-        for day, rows in _by_day(table):
+    def quarantine(self, table: pa.Table, undated: date) -> int:
+        """Set aside rows that cannot be stored (:data:`QUARANTINE_SCHEMA`: they carry a
+        ``reason``), merged into one file per date like the partitions; rows without a
+        timestamp go under ``undated``, the first date of the window that fetched them.
+        Returns the row count offered."""
+        if table.num_rows == 0:
+            return 0
+        table = table.cast(QUARANTINE_SCHEMA)
+        for day, rows in _by_day(table, undated):
             target = self.quarantine_dir(day) / DATA_FILE
-            _merge_file(target, rows, QUARANTINE_SCHEMA, "quarantine")
+            _merge_file(target, rows, QUARANTINE_SCHEMA, "quarantine", QUARANTINE_KEY)
         return int(table.num_rows)
 
-    # -- reading ---------------------------------------------------------------------------
     def dataset(self) -> ds.Dataset:
         import pyarrow.dataset as ds  # on use: it loads pandas, which a run does not need
 

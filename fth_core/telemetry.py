@@ -2,13 +2,14 @@
 
 :func:`fetch_telemetry` is the one place the core calls the fetch and flatten hooks. It checks
 the window, raises :class:`NoPluginAnsweredError` when no plugin claims the provider, and turns
-every batch into a table that conforms to :data:`~fth_core.schema.TELEMETRY_SCHEMA`.
+every batch into a table that conforms to :data:`~fth_core.schema.TELEMETRY_SCHEMA`, plus the
+rows flatten marked with a ``reason`` (:data:`~fth_core.schema.QUARANTINE_SCHEMA`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
@@ -17,17 +18,19 @@ from fth_core.endpoints import parse_utc
 from fth_core.errors import NoPluginAnsweredError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure
 from fth_core.provider import Provider
-from fth_core.schema import enforce_telemetry_schema
+from fth_core.schema import QUARANTINE_SCHEMA, split_quarantined
 
 __all__ = ["FlatBatch", "fetch_telemetry"]
 
 
 @dataclass(frozen=True)
 class FlatBatch:
-    """One flattened batch: unified-schema rows and the failures reported with them."""
+    """One flattened batch: unified-schema rows, the failures reported with them, and the rows
+    flatten set aside with a reason (for the quarantine)."""
 
     table: pa.Table
     failures: tuple[FetchFailure, ...] = ()
+    quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
 
 
 def fetch_telemetry(provider: Provider, start: datetime, end: datetime) -> Iterator[FlatBatch]:
@@ -47,7 +50,7 @@ def fetch_telemetry(provider: Provider, start: datetime, end: datetime) -> Itera
                 f"no installed plugin flattens telemetry for provider {provider.name!r}"
             )
         try:
-            table = enforce_telemetry_schema(columns, provider=provider.name)
+            table, quarantined = split_quarantined(columns, provider=provider.name)
         except ValueError as exc:
             raise ResponseFormatError(f"{provider.name}: flattened batch: {exc}") from None
-        yield FlatBatch(table, tuple(batch.failures))
+        yield FlatBatch(table, tuple(batch.failures), quarantined)

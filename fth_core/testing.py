@@ -17,6 +17,7 @@ end-to-end tests compare datasets the same way.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -31,11 +32,24 @@ from fth_core.errors import APIError
 from fth_core.hookspecs import ProviderSpec
 from fth_core.provider import Provider
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import DEDUP_KEY, TELEMETRY_SCHEMA, concat_telemetry, sort_telemetry
+from fth_core.schema import (
+    DEDUP_KEY,
+    REASON,
+    TELEMETRY_SCHEMA,
+    concat_telemetry,
+    sort_telemetry,
+)
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
 from fth_core.telemetry import fetch_telemetry
 
-__all__ = ["ProviderConformance", "Simulation", "assert_same_telemetry", "simulated_provider"]
+__all__ = [
+    "ProviderConformance",
+    "Simulation",
+    "assert_same_quarantine",
+    "assert_same_telemetry",
+    "reason_kinds",
+    "simulated_provider",
+]
 
 
 class Simulation:
@@ -82,21 +96,48 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
     assert pc.count_distinct(keys).as_py() == actual.num_rows, (
         "duplicate (provider, vehicle, timestamp) rows"
     )
-    assert actual.num_rows == expected.num_rows, (
-        f"{actual.num_rows} rows, expected {expected.num_rows}"
-    )
-    a, e = sort_telemetry(actual), sort_telemetry(expected)
-    for name in TELEMETRY_SCHEMA.names:
+    _assert_same_rows(sort_telemetry(actual), sort_telemetry(expected), rel)
+
+
+def assert_same_quarantine(actual: pa.Table, expected: pa.Table, rel: float = 1e-6) -> None:
+    """Like :func:`assert_same_telemetry`, for quarantined rows
+    (:data:`~fth_core.schema.QUARANTINE_SCHEMA`): the same rows with the same reasons, in any
+    order. Keys may be null and rows may repeat (a record set aside by two windows)."""
+    assert actual.schema.names == expected.schema.names, "column names differ"
+
+    # Identity first — a reason quotes the text of a timestamp it could not read — then the
+    # rest, so that rows repeated or lacking keys still line up.
+    first = [*DEDUP_KEY, "fleet_number", REASON]
+    names = [*first, *(n for n in expected.schema.names if n not in first)]
+
+    def ordered(table: pa.Table) -> pa.Table:
+        plain = pa.table({name: table.column(name).cast(pa.string()) for name in names})
+        return table.take(pc.sort_indices(plain, sort_keys=[(n, "ascending") for n in names]))
+
+    _assert_same_rows(ordered(actual), ordered(expected), rel)
+
+
+def reason_kinds(quarantined: pa.Table) -> Counter[str]:
+    """How many quarantined rows each kind of reason holds: the reason's text before a quoted
+    value (``"unparseable timestamp '…'"`` counts as ``"unparseable timestamp"``)."""
+    return Counter(reason.split(" '")[0] for reason in quarantined.column(REASON).to_pylist())
+
+
+def _assert_same_rows(a: pa.Table, e: pa.Table, rel: float) -> None:
+    """Row by row, column by column: exact, but floats within ``rel`` (1e-9 absolute floor);
+    vectorised, so a million-row dataset is checked in a blink."""
+    assert a.num_rows == e.num_rows, f"{a.num_rows} rows, expected {e.num_rows}"
+    shown = [name for name in (*DEDUP_KEY, REASON) if name in e.schema.names]
+    for name in e.schema.names:
         got, want = a.column(name), e.column(name)
-        if pa.types.is_dictionary(got.type):
+        if pa.types.is_dictionary(got.type) or pa.types.is_dictionary(want.type):
             got, want = got.cast(pa.string()), want.cast(pa.string())
         if pa.types.is_floating(want.type):
             tolerance = pc.max_element_wise(pc.multiply(pc.abs(want), rel), 1e-9)
             values_agree = pc.less_equal(pc.abs(pc.subtract(got, want)), tolerance)
         else:
             values_agree = pc.equal(got, want)
-        # Equal where both hold a value and agree, or both are null; vectorised, so a
-        # million-row dataset is checked in a blink.
+        # Equal where both hold a value and agree, or both are null.
         same = pc.if_else(
             pc.and_(pc.is_valid(got), pc.is_valid(want)),
             values_agree,
@@ -104,7 +145,7 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
         )
         if not pc.all(same, min_count=0).as_py():
             i = pc.index(same, False).as_py()
-            row = {k: e.column(k)[i].as_py() for k in DEDUP_KEY}
+            row = {k: e.column(k)[i].as_py() for k in shown}
             raise AssertionError(
                 f"column {name} differs at {row}: got {got[i].as_py()!r}, want {want[i].as_py()!r}"
             )

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fth_core import store as store_module
-from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema
+from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema, split_quarantined
 from fth_core.store import DatasetLockedError, DatasetStore
 
 T0 = datetime(2026, 3, 2, 23, 59, 0, tzinfo=UTC)
@@ -113,7 +113,10 @@ def test_a_crash_while_writing_leaves_the_old_partition_intact(
 def test_the_dataset_reads_with_pyarrow_and_pandas_using_partition_pruning(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0 - timedelta(days=1), 1.0), ("1", T0, 2.0)))
-    store.quarantine(rows(("9", T0, -1.0)).append_column("reason", pa.array(["negative speed"])))
+    store.quarantine(
+        rows(("9", T0, -1.0)).append_column("reason", pa.array(["negative speed"])),
+        undated=T0.date(),
+    )
     store.save_state({"providers": {}})
     dataset = ds.dataset(tmp_path, format="parquet", partitioning="hive")
     pruned = dataset.to_table(filter=ds.field("date") == "2026-03-02")
@@ -172,7 +175,9 @@ def test_a_row_quarantined_again_is_kept_once_as_last_fetched(tmp_path: Path) ->
     store = DatasetStore(tmp_path)
     for speed in (-1.0, -2.0):
         bad = rows(("9", T0, speed), ("8", T0, -3.0))
-        store.quarantine(bad.append_column("reason", pa.array(["negative speed"] * 2)))
+        store.quarantine(
+            bad.append_column("reason", pa.array(["negative speed"] * 2)), undated=T0.date()
+        )
     table = pq.read_table(store.quarantine_dir(T0.date()) / "part-0.parquet")
     assert table.column("provider_vehicle_id").to_pylist() == ["8", "9"]
     assert table.column("speed_mph").to_pylist() == [-3.0, -2.0]
@@ -213,3 +218,27 @@ def test_a_batch_claiming_another_providers_rows_is_refused() -> None:
             {"provider": ["samsara"], "provider_vehicle_id": ["1"], "timestamp": [T0]},
             provider="motive",
         )
+
+
+def test_quarantined_rows_are_filed_by_date_and_those_without_a_time_under_the_given_one(
+    tmp_path: Path,
+) -> None:
+    _, set_aside = split_quarantined(
+        {
+            "provider_vehicle_id": ["1", "2", "3"],
+            "timestamp": pa.array([T0, T0 + timedelta(days=1), None], pa.timestamp("us", "UTC")),
+            "reason": ["negative speed", "missing vehicle id", "unparseable timestamp 'x'"],
+        },
+        provider="acme",
+    )
+    count = DatasetStore(tmp_path).quarantine(set_aside, undated=date(2026, 2, 28))
+    assert count == 3
+    filed = {
+        path.parent.name: pq.read_table(path).column("reason").to_pylist()
+        for path in tmp_path.glob("_quarantine/*/part-0.parquet")
+    }
+    assert filed == {
+        "date=2026-03-02": ["negative speed"],
+        "date=2026-03-03": ["missing vehicle id"],
+        "date=2026-02-28": ["unparseable timestamp 'x'"],
+    }

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from fth_core.schema import QUARANTINE_SCHEMA
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from fth_core.sim.bad_records import BadRecords
     from fth_core.sim.fleet import Fleet
 
 __all__ = ["SimRequest", "SimResponse", "SimulatedProvider"]
@@ -68,15 +71,25 @@ class SimulatedProvider(ABC):
 
     ``as_of`` is the simulator's clock: data whose ``available_at`` is later (late uploads) or
     whose time is later is not served yet. ``None`` means the real current time. Tests move it
-    forward to "release" late points.
+    forward to "release" late points. ``bad_records`` asks the simulator to corrupt a seeded
+    choice of records (:class:`~fth_core.sim.bad_records.BadRecords`); the oracle then splits
+    ground truth into what fth stores and what it quarantines.
     """
 
     name: str = ""
 
-    def __init__(self, fleet: Fleet, api_key: str = "sim-key", as_of: datetime | None = None):
+    def __init__(
+        self,
+        fleet: Fleet,
+        api_key: str = "sim-key",
+        as_of: datetime | None = None,
+        *,
+        bad_records: BadRecords | None = None,
+    ):
         self.fleet = fleet
         self.api_key = api_key
         self.as_of = as_of
+        self.bad_records = bad_records
 
     def now(self) -> datetime:
         return self.as_of if self.as_of is not None else datetime.now(UTC)
@@ -106,3 +119,9 @@ class SimulatedProvider(ABC):
     def expected_telemetry(self, start: datetime, end: datetime) -> pa.Table:
         """Ground truth: the unified-schema table that fetch + flatten of ``[start, end)``
         must produce from this simulator at its current clock (row order irrelevant)."""
+
+    def expected_quarantine(self, start: datetime, end: datetime) -> pa.Table:
+        """The rows fth must set aside for ``[start, end)`` — the bad records this simulator
+        served — in :data:`~fth_core.schema.QUARANTINE_SCHEMA` (row order irrelevant). None
+        unless the simulator renders bad records."""
+        return QUARANTINE_SCHEMA.empty_table()

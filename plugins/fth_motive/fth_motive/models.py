@@ -128,9 +128,13 @@ class AvailabilityDetails(MotiveModel):
 
 
 class Vehicle(MotiveModel):
-    """One ``/v1/vehicles`` record (the roster lists every status: active, deactivated, ...)."""
+    """One ``/v1/vehicles`` record (the roster lists every status: active, deactivated, ...).
 
-    id: int
+    ``id`` is optional so that one record arriving without it does not fail the roster page:
+    the telemetry fetch cannot ask for such a vehicle's locations and quarantines it instead.
+    """
+
+    id: int | None = None
     company_id: int | None = None
     number: str
     status: VehicleStatus

@@ -30,6 +30,14 @@ Each location's ``type`` is chosen from the fleet's engine state so that
 ``breadcrumb`` (speed 0) in between; On → ``vehicle_moving`` at the departure sample (speed 0),
 ``breadcrumb`` or ``gps_moving`` while moving.
 
+With ``bad_records`` (:class:`fth_core.sim.BadRecords`) it also serves bad records: locations
+with a latitude out of range, a ``located_at`` that does not parse, or a ``type`` outside the
+documented ones (``tow_mode``), and roster records without ``id``. Motive's locations carry no
+vehicle id (the vehicle is in the path), so a missing id can only be the roster's.
+:meth:`MotiveSimulator.expected_quarantine` lists what fth must set aside: the bad locations of
+the window (for a client asking for exactly the window's days) and, per window, one row for each
+roster vehicle without an id, whose locations cannot be asked for.
+
 Latency, server-side rate limits (answered by :meth:`MotiveSimulator.rate_limited`) and faults
 come from :class:`fth_core.sim.SimServer`.
 """
@@ -53,10 +61,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fth_core.sim import Fleet, SimDriver, SimRequest, SimResponse, SimulatedProvider, SimVehicle
+from fth_core.schema import (
+    MISSING_VEHICLE_ID,
+    QUARANTINE_SCHEMA,
+    REASON,
+    concat_telemetry,
+    split_quarantined,
+)
+from fth_core.sim import (
+    BadRecords,
+    Fleet,
+    SimDriver,
+    SimRequest,
+    SimResponse,
+    SimulatedProvider,
+    SimVehicle,
+)
+from fth_core.sim.bad_records import ENGINE_STATE, LATITUDE, TIMESTAMP
 from fth_motive.conventions import KM_PER_MILE, METRIC_UNITS_HEADER, PROVIDER_NAME
 
-__all__ = ["MotiveSimulator"]
+__all__ = ["UNKNOWN_LOCATION_TYPE", "MotiveSimulator"]
 
 _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
@@ -93,6 +117,8 @@ _ABSENT_SENSORS = (
     "hvb_charge_source",
 )
 _COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+# The location type bad records carry: not one of Motive's documented types.
+UNKNOWN_LOCATION_TYPE = "tow_mode"
 _ADMINS = (
     ("Dana", "Whitaker", "admin"),
     ("Priya", "Raman", "admin"),
@@ -153,6 +179,7 @@ class MotiveSimulator(SimulatedProvider):
     :param render_time_zone: render ``located_at`` with offsets in this zone (``None``: UTC
         with ``Z``, as Motive does without ``X-Time-Zone``).
     :param retry_after_header: send ``Retry-After`` with 429s (Motive's 429 is unrecorded).
+    :param bad_records: serve these bad records (see the module doc).
     """
 
     name = PROVIDER_NAME
@@ -169,8 +196,9 @@ class MotiveSimulator(SimulatedProvider):
         render_time_zone: str | None = None,
         retry_after_header: bool = True,
         company_id: int = 31337,
+        bad_records: BadRecords | None = None,
     ) -> None:
-        super().__init__(fleet, api_key, as_of)
+        super().__init__(fleet, api_key, as_of, bad_records=bad_records)
         self.units_follow_vehicle = units_follow_vehicle
         self.location_day_zone = location_day_zone
         self.company_time_zone = company_time_zone
@@ -198,9 +226,53 @@ class MotiveSimulator(SimulatedProvider):
         return SimResponse.json(429, {"error_message": "Too Many Requests"}, headers)
 
     def expected_telemetry(self, start: datetime, end: datetime) -> pa.Table:
-        """Every fleet point of ``[start, end)`` available now, in mph and miles: the
-        simulator serves each of them, on whatever day boundaries a client asks for."""
-        return self.fleet.telemetry(PROVIDER_NAME, start, end, as_of=self.now())
+        """Every fleet point of ``[start, end)`` available now, in mph and miles, but the bad
+        records: the simulator serves each of them, on whatever day boundaries a client asks
+        for."""
+        return self._expected(start, end)[0]
+
+    def expected_quarantine(self, start: datetime, end: datetime) -> pa.Table:
+        return self._expected(start, end)[1]
+
+    def _expected(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+        """(rows to store, rows to set aside) of ``[start, end)``: ground truth as the wire
+        carries it, each bad record with its reason."""
+        truth = self.fleet.telemetry(PROVIDER_NAME, start, end, as_of=self.now())
+        bad = self.bad_records
+        if bad is None:
+            return truth, QUARANTINE_SCHEMA.empty_table()
+        indices = {v.id: v.index for v in self.fleet.vehicles}
+        ids = truth.column("provider_vehicle_id").to_pylist()
+        index = np.array([indices[v] for v in ids], dtype=np.int64)
+        ts = np.asarray(pc.cast(truth.column("timestamp"), pa.int64()).to_numpy())
+        chosen = bad.choose(index, ts)
+        unreadable = np.flatnonzero(chosen[TIMESTAMP])
+        texts = BadRecords.timestamps(self._located_at(ts[unreadable]))
+        reason = np.full(truth.num_rows, None, dtype=object)
+        reason[chosen[LATITUDE]] = "latitude out of range"
+        reason[unreadable] = [f"unparseable timestamp '{text}'" for text in texts]
+        reason[chosen[ENGINE_STATE]] = f"unknown location type '{UNKNOWN_LOCATION_TYPE}'"
+        latitude = truth.column("latitude").to_numpy()
+        columns = {name: truth.column(name) for name in truth.column_names} | {
+            "latitude": np.where(chosen[LATITUDE], BadRecords.latitude(latitude), latitude),
+            "timestamp": pc.if_else(chosen[TIMESTAMP], None, truth.column("timestamp")),
+            "engine_state": pc.if_else(
+                chosen[ENGINE_STATE], None, truth.column("engine_state").cast(pa.string())
+            ),
+            REASON: pa.array(reason, type=pa.string()),
+        }
+        # A vehicle the roster lists without an id is never asked for: none of its points
+        # arrive, and each window sets the roster record aside.
+        fetched = pa.table(columns).filter(~bad.without_id(index))
+        stored, set_aside = split_quarantined(fetched, PROVIDER_NAME)
+        nameless = [v for v in self.fleet.vehicles if bad.without_id(v.index)]
+        roster = {
+            "vin": [v.vin for v in nameless],
+            "fleet_number": [v.fleet_number for v in nameless],
+            REASON: [MISSING_VEHICLE_ID] * len(nameless),
+        }
+        _, unnamed = split_quarantined(roster, PROVIDER_NAME)
+        return stored, concat_telemetry([set_aside, unnamed], QUARANTINE_SCHEMA)
 
     def handle(self, request: SimRequest) -> SimResponse:
         if request.method != "GET":
@@ -440,6 +512,8 @@ class MotiveSimulator(SimulatedProvider):
                     "registration_expiry_date": None,
                 }
             )
+            if self.bad_records is not None and self.bad_records.without_id(v.index):
+                del records[-1]["id"]  # a bad record: listed without its id
         return records
 
     # -- /v1/users ----------------------------------------------------------------------------
@@ -569,16 +643,16 @@ class MotiveSimulator(SimulatedProvider):
         hours = np.round(_column(points, "odometer_miles") / 31.0, 2).tolist()
         true_hours = [None if gap else h for h, gap in zip(hours, gaps, strict=True)]
         volts = np.where(state == "Off", 12.6, 14.1).tolist()
-        if self.render_time_zone is None:
-            located = _iso_utc(ts)
-        else:
-            located = _iso_zone(ts, self.render_time_zone)
+        located = self._located_at(ts)
+        latitude = _column(points, "latitude")
+        if self.bad_records is not None:
+            latitude = self._corrupt(self.bad_records, vehicle, ts, latitude, located, kinds)
         ids = [f"{vehicle.index:08x}-0000-4000-8000-{s:012x}" for s in seconds.tolist()]
         drivers = [self._driver_ref(d) for d in points.column("driver_id").to_pylist()]
         columns: dict[str, list[Any]] = {
             "id": ids,
             "located_at": located,
-            "lat": _column(points, "latitude").tolist(),
+            "lat": latitude.tolist(),
             "lon": _column(points, "longitude").tolist(),
             "type": kinds,
             "description": points.column("location_description").to_pylist(),
@@ -597,6 +671,33 @@ class MotiveSimulator(SimulatedProvider):
             dict(zip(keys, row, strict=True)) | constants
             for row in zip(*columns.values(), strict=True)
         ]
+
+    def _located_at(self, ts: _I64) -> list[str]:
+        """``located_at`` texts: UTC with ``Z``, or with offsets in ``render_time_zone``."""
+        if self.render_time_zone is None:
+            return _iso_utc(ts)
+        return _iso_zone(ts, self.render_time_zone)
+
+    @staticmethod
+    def _corrupt(
+        bad: BadRecords,
+        vehicle: SimVehicle,
+        ts: _I64,
+        latitude: _F64,
+        located: list[str],
+        kinds: list[str],
+    ) -> _F64:
+        """Turn the chosen locations into bad records: ``located`` and ``kinds`` in place, the
+        latitudes returned."""
+        chosen = bad.choose(vehicle.index, ts)
+        unreadable = np.flatnonzero(chosen[TIMESTAMP]).tolist()
+        texts = BadRecords.timestamps([located[i] for i in unreadable])
+        for i, text in zip(unreadable, texts, strict=True):
+            located[i] = text
+        for i in np.flatnonzero(chosen[ENGINE_STATE]).tolist():
+            kinds[i] = UNKNOWN_LOCATION_TYPE
+        corrupted: _F64 = np.where(chosen[LATITUDE], BadRecords.latitude(latitude), latitude)
+        return corrupted
 
     def _location_types(
         self,

@@ -15,7 +15,8 @@ Fetch (:func:`fetch_locations`)
        dict and no pydantic model per point) and yielded as one
        :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
        fails is yielded as a batch whose ``failures`` name the vehicle; the other vehicles
-       still arrive.
+       still arrive. A roster vehicle without an id cannot be asked for: it is yielded as a
+       batch without records, which flatten turns into one quarantined row naming it.
 
 Units
     Motive does not say whether ``X-Metric-Units`` or the vehicle's own ``metric_units``
@@ -29,6 +30,19 @@ Flatten (:func:`flatten_locations`)
     ``true_odometer`` falling back to ``odometer``, the driver's id and ``"First Last"``, VIN
     and fleet number from the roster, and ``engine_state`` from
     :func:`fth_motive.conventions.engine_states`.
+
+Bad records (a ``reason`` column sends them to the quarantine)
+    * a ``located_at`` missing or unparseable: ``"missing timestamp"`` / ``"unparseable
+      timestamp '…'"``. Its time being unknown, it cannot be trimmed to the window: the window
+      whose request downloaded it sets it aside (never carried to the next one);
+    * a ``type`` outside :data:`~fth_motive.conventions.LOCATION_TYPES`: the type is the only
+      engine-state signal Motive sends, so the state is unknown — ``"unknown location type
+      '…'"``, with ``engine_state`` null;
+    * a roster vehicle without an id: ``"missing vehicle id"``, one row with its VIN and fleet
+      number (its locations cannot be asked for);
+    * out-of-range coordinates are left to the pipeline's range checks.
+    A breadcrumb's own ``id`` (a UUID) is not used: rows are identified by vehicle and time, so
+    one missing is not a bad record.
 """
 
 from __future__ import annotations
@@ -51,15 +65,18 @@ from fth_core.errors import FthError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
-from fth_core.schema import parse_timestamps
+from fth_core.schema import (
+    MISSING_VEHICLE_ID,
+    REASON,
+    parse_timestamps,
+    timestamp_reasons,
+    value_reasons,
+)
 from fth_motive.conventions import (
     KM_PER_MILE,
     LOCATION_TYPES,
     METRIC_UNITS_HEADER,
     engine_states,
-)
-from fth_motive.conventions import (
-    PROVIDER_NAME as PROVIDER,
 )
 from fth_motive.models import Vehicle
 from fth_motive.settings import MotiveSettings
@@ -78,7 +95,7 @@ log = get_logger("fth.motive")
 
 _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
-_KNOWN_TYPES = frozenset(LOCATION_TYPES)
+_KNOWN_TYPES = pa.array(LOCATION_TYPES, type=pa.string())
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,7 +105,7 @@ R = TypeVar("R")
 class RosterVehicle:
     """What flatten needs from ``/v1/vehicles`` about one vehicle."""
 
-    id: str
+    id: str | None  # None: the roster record came without one
     vin: str | None
     fleet_number: str | None
     metric_units: bool
@@ -96,7 +113,7 @@ class RosterVehicle:
     @classmethod
     def from_vehicle(cls, vehicle: Vehicle) -> RosterVehicle:
         return cls(
-            id=str(vehicle.id),
+            id=None if vehicle.id is None else str(vehicle.id),
             vin=vehicle.vin or None,
             fleet_number=vehicle.number,
             metric_units=vehicle.metric_units,
@@ -111,7 +128,8 @@ class LocationHistory:
     dicts of the same shape are accepted too), for the days
     ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
     records the units that were requested. Flatten keeps only ``[start, end)``. ``located``,
-    when fetch has parsed them already, are the records' ``located_at`` as timestamps.
+    when fetch has parsed them already, are the records' ``located_at`` as timestamps. A
+    vehicle without an id has no records: it could not be asked for any.
     """
 
     vehicle: RosterVehicle
@@ -166,13 +184,18 @@ def fetch_roster(provider: Provider) -> list[RosterVehicle]:
     """Every vehicle of the account, whatever its status, each once.
 
     Offset pages can overlap when the roster changes during the walk; a vehicle listed twice
-    must not be fetched (and stored) twice.
+    must not be fetched (and stored) twice. Vehicles without an id come last, as listed (they
+    cannot be told apart).
     """
     vehicles = provider.client().fetch_all(provider.endpoint("vehicles"))
     roster: dict[str, RosterVehicle] = {}
-    for vehicle in vehicles:
-        roster.setdefault(str(vehicle.id), RosterVehicle.from_vehicle(vehicle))
-    return list(roster.values())
+    nameless: list[RosterVehicle] = []
+    for vehicle in map(RosterVehicle.from_vehicle, vehicles):
+        if vehicle.id is None:
+            nameless.append(vehicle)
+        else:
+            roster.setdefault(vehicle.id, vehicle)
+    return [*roster.values(), *nameless]
 
 
 def fetch_days(
@@ -242,17 +265,14 @@ class _Placer:
         located: pa.Array | None = None,
     ) -> LocationHistory | None:
         if located is None:
-            try:
-                located = parse_timestamps([r.located_at for r in records], PROVIDER)
-            except FthError:
-                # Unreadable times: flatten reports them; nothing of this answer is carried.
-                return LocationHistory(vehicle, first, last, self.start, self.end, metric, records)
-        us = located.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        # A missing time is inside (flatten reports it), never carried.
+            located = parse_timestamps(pa.array([r.located_at for r in records], pa.string()))
+        us = located.cast(pa.int64()).fill_null(0).to_numpy()
+        # A missing or unreadable time is inside (flatten quarantines it), never carried.
         stamped = ~np.asarray(located.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         later = stamped & (us >= self.high)
         inside = ~later & ~(stamped & (us < self.low))
         # Every vehicle downloaded is remembered, even with nothing to carry: its days are done.
+        assert vehicle.id is not None, "only vehicles with an id are asked for"
         held = self.carry.setdefault(
             vehicle.id, _Held(last, metric, [], pa.array([], type=located.type))
         )
@@ -271,9 +291,9 @@ class _Placer:
             vehicle, first, last, self.start, self.end, metric, records, located=located
         )
 
-    def forget(self, vehicle: RosterVehicle) -> None:
+    def forget(self, vehicle_id: str) -> None:
         """A failed range: the next window downloads this vehicle's days afresh."""
-        self.carry.pop(vehicle.id, None)
+        self.carry.pop(vehicle_id, None)
 
 
 def fetch_locations(
@@ -291,7 +311,12 @@ def fetch_locations(
     placer = _Placer(start, end)
     failed: set[str] = set()
     tasks = []
+    by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
+        if vehicle.id is None:
+            yield TelemetryBatch(LocationHistory(vehicle, first, last, start, end, False, ()))
+            continue
+        by_id[vehicle.id] = vehicle
         kept = held.get(vehicle.id)
         since = first if kept is None else max(first, kept.last_day + _ONE_DAY)
         tasks += [
@@ -307,13 +332,12 @@ def fetch_locations(
         end.isoformat(),
         len(held),
     )
-    by_id = {vehicle.id: vehicle for vehicle in roster}
     # A vehicle's carried breadcrumbs join its batch once its new days arrive, so a vehicle
     # whose request fails contributes nothing to the window, as before there was a carry.
     carried = {vehicle_id: kept for vehicle_id, kept in held.items() if vehicle_id in by_id}
 
     def release(vehicle: RosterVehicle) -> Iterator[TelemetryBatch[LocationHistory]]:
-        kept = carried.pop(vehicle.id, None)
+        kept = carried.pop(vehicle.id or "", None)
         if kept is not None:
             history = placer.place(
                 vehicle, kept.last_day, kept.last_day, kept.metric, kept.records, kept.located
@@ -333,8 +357,8 @@ def fetch_locations(
                 yield TelemetryBatch(history)
             yield from release(vehicle)
         elif isinstance(error, FthError):
-            failed.add(vehicle.id)
-            carried.pop(vehicle.id, None)
+            failed.add(vehicle.id or "")
+            carried.pop(vehicle.id or "", None)
             log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
             failure = FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}")
             empty = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, [])
@@ -344,7 +368,7 @@ def fetch_locations(
     for vehicle_id in list(carried):  # nothing new to download for these (short windows)
         yield from release(by_id[vehicle_id])
     for vehicle_id in failed:
-        placer.forget(by_id[vehicle_id])
+        placer.forget(vehicle_id)
     carry.until, carry.held = end, placer.carry
 
 
@@ -385,24 +409,32 @@ def _floats(values: list[int | float | None]) -> pa.Array:
 
 
 def flatten_locations(history: LocationHistory) -> dict[str, Any]:
-    """Unified-schema columns of the breadcrumbs of ``history`` inside its window."""
+    """Unified-schema columns of the breadcrumbs of ``history`` inside its window, plus a
+    ``reason`` column for the bad records (see the module doc)."""
+    vehicle = history.vehicle
+    if vehicle.id is None:
+        return {
+            "vin": [vehicle.vin],
+            "fleet_number": [vehicle.fleet_number],
+            REASON: [MISSING_VEHICLE_ID],
+        }
     records = as_breadcrumbs(history.records)
     times = history.located
-    if times is None:
-        times = parse_timestamps([r.located_at for r in records], PROVIDER)
-    us = np.asarray(times.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy())
+    # The texts are needed to parse, and to quote the unreadable ones; fetch parsed them.
+    texts = None
+    if times is None or times.null_count:
+        texts = pa.array([r.located_at for r in records], type=pa.string())
+        times = parse_timestamps(texts) if times is None else times
+    us = times.cast(pa.int64()).fill_null(0).to_numpy()
     low, high = _us(history.start), _us(history.end)
-    inside = (us >= low) & (us < high)
-    if times.null_count:
-        log.warning(
-            "motive: vehicle %s: %d location(s) without located_at skipped",
-            history.vehicle.id,
-            times.null_count,
-        )
+    untimed = np.asarray(times.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    inside = ((us >= low) & (us < high)) | untimed
     if not inside.all():
         keep = np.flatnonzero(inside)
         records = [records[i] for i in keep.tolist()]
-        times = times.take(pa.array(keep))
+        index = pa.array(keep)
+        times = times.take(index)
+        texts = texts.take(index) if texts is not None else None
     n = len(records)
 
     speed = _floats([r.speed for r in records])
@@ -412,17 +444,14 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     if history.metric:
         speed = pc.divide(speed, KM_PER_MILE)
         odometer = pc.divide(odometer, KM_PER_MILE)
-    kinds = [r.type for r in records]
-    unknown = {k for k in kinds if k is not None and k not in _KNOWN_TYPES}
-    if unknown:
-        log.warning(
-            "motive: vehicle %s: unknown location type(s) %s; engine_state from speed only",
-            history.vehicle.id,
-            ", ".join(sorted(map(str, unknown))),
-        )
+    kinds = pa.array([r.type for r in records], type=pa.string())
+    unknown = pc.and_(kinds.is_valid(), pc.invert(pc.is_in(kinds, value_set=_KNOWN_TYPES)))
     speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
+    states = pc.if_else(unknown, pa.scalar(None, pa.string()), engine_states(kinds, speeds))
     drivers = [r.driver for r in records]
-    vehicle = history.vehicle
+    time_reasons = (
+        timestamp_reasons(texts, times) if texts is not None else pa.nulls(n, pa.string())
+    )
     return {
         "provider_vehicle_id": pa.array([vehicle.id] * n, type=pa.string()),
         "vin": pa.array([vehicle.vin] * n, type=pa.string()),
@@ -432,7 +461,7 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         "longitude": _floats([r.lon for r in records]),
         "speed_mph": speed,
         "heading_degrees": _floats([r.bearing for r in records]),
-        "engine_state": engine_states(pa.array(kinds, type=pa.string()), speeds),
+        "engine_state": states,
         "driver_id": pa.array(
             [None if d is None or d.id is None else str(d.id) for d in drivers],
             type=pa.string(),
@@ -440,6 +469,7 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         "driver_name": pa.array([_full_name(d) for d in drivers], type=pa.string()),
         "location_description": pa.array([r.description for r in records], type=pa.string()),
         "odometer": odometer,
+        REASON: pc.coalesce(time_reasons, value_reasons("unknown location type", kinds, unknown)),
     }
 
 

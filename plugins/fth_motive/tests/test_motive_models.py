@@ -12,7 +12,7 @@ import pytest
 
 from fth_core.errors import ResponseFormatError
 from fth_core.pagination import PaginationState
-from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema
+from fth_core.schema import TELEMETRY_SCHEMA, split_quarantined
 from fth_motive.conventions import KM_PER_MILE, engine_states
 from fth_motive.endpoints import (
     DRIVING_PERIODS,
@@ -47,7 +47,8 @@ def _flat(
 ) -> dict[str, list[Any]]:
     vehicle = RosterVehicle("100017", vin, "TRK-0002", metric)
     history = LocationHistory(vehicle, start.date(), end.date(), start, end, metric, records)
-    table = enforce_telemetry_schema(flatten_locations(history), provider="motive")
+    table, quarantined = split_quarantined(flatten_locations(history), provider="motive")
+    assert quarantined.num_rows == 0, quarantined.column("reason").to_pylist()
     columns: dict[str, list[Any]] = table.to_pydict()
     return columns
 
@@ -279,7 +280,7 @@ def test_flatten_output_conforms_to_the_unified_schema(payloads: Any) -> None:
     history = LocationHistory(
         vehicle, start.date(), end.date(), start, end, True, [payloads.location()]
     )
-    table = enforce_telemetry_schema(flatten_locations(history), provider="motive")
+    table, _ = split_quarantined(flatten_locations(history), provider="motive")
     assert table.schema.equals(TELEMETRY_SCHEMA)
     assert table.num_rows == 1
 
@@ -311,18 +312,23 @@ def test_engine_state_rule(kind: str | None, speed: float | None, state: str | N
     assert engine_states([kind], speeds).to_pylist() == [state]
 
 
-def test_an_unknown_location_type_is_kept_on_the_typed_path_and_logged_on_the_bulk_path(
-    payloads: Any, caplog: pytest.LogCaptureFixture
+def test_an_unknown_location_type_is_kept_on_the_typed_path_and_quarantined_on_the_bulk_path(
+    payloads: Any,
 ) -> None:
-    record = payloads.location(type="hyperdrive_engaged", speed=0.0)
+    record = payloads.location(type="hyperdrive_engaged", speed=7.0)
     body = payloads.wrap("vehicle_locations", "vehicle_location", [record])
     with pytest.warns(UnknownEnumValueWarning, match="hyperdrive_engaged"):
         (typed,) = VEHICLE_LOCATIONS.parse_response(body).items
     assert typed.type == "hyperdrive_engaged"
-    with caplog.at_level("WARNING", logger="fth.motive"):
-        flat = _flat([record])
-    assert flat["engine_state"] == [None]
-    assert "hyperdrive_engaged" in caplog.text
+    vehicle = RosterVehicle("100017", None, "TRK-0002", False)
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    history = LocationHistory(vehicle, start.date(), end.date(), start, end, False, [record])
+    stored, quarantined = split_quarantined(flatten_locations(history), provider="motive")
+    assert stored.num_rows == 0
+    assert quarantined.column("reason").to_pylist() == [
+        "unknown location type 'hyperdrive_engaged'"
+    ]
+    assert quarantined.column("engine_state").to_pylist() == [None], "the state is unknown"
 
 
 # -- users and groups --------------------------------------------------------------------------

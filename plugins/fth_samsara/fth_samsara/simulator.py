@@ -21,11 +21,19 @@ are unknown):
 * ``/v1/fleet/trips``: one vehicle, epoch ms, 90-day cap and text/plain ``rpc error`` 400s;
 * 429 with a fractional ``Retry-After`` (the core's server decides when).
 
+With ``bad_records`` (:class:`fth_core.sim.BadRecords`) stats/history also carries bad
+records: GPS readings with a latitude out of range or a ``time`` that does not parse,
+engine-state readings with an undocumented value (``Standby``), and vehicle records without
+``id`` (every record of the chosen vehicles, in every walk).
+
 :meth:`SamsaraSimulator.expected_telemetry` is the oracle. It starts from the fleet's own truth
 (:meth:`Fleet.telemetry`: engine state, driver, position, VIN) and applies only what the wire
 changes: headings sent as whole degrees, locations missing where ``reverseGeo`` is, and the
 odometer of the nearest *rendered* reading within the tolerance, found by brute force — it does
-not use the plugin's join.
+not use the plugin's join. Bad records move their points to
+:meth:`SamsaraSimulator.expected_quarantine`: a GPS point of a vehicle without id or with an
+unreadable time (nothing joined to it), out of range, or governed by an unknown engine state
+(its latest engine-state reading, found per vehicle by binary search).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,8 +54,15 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fth_core.schema import enforce_telemetry_schema
-from fth_core.sim import Fleet, SimRequest, SimResponse, SimulatedProvider, SimVehicle
+from fth_core.schema import (
+    MISSING_VEHICLE_ID,
+    QUARANTINE_SCHEMA,
+    REASON,
+    enforce_telemetry_schema,
+    split_quarantined,
+)
+from fth_core.sim import BadRecords, Fleet, SimRequest, SimResponse, SimulatedProvider, SimVehicle
+from fth_core.sim.bad_records import ENGINE_STATE, LATITUDE, TIMESTAMP, mix
 from fth_samsara.endpoints import (
     ASSIGNMENT_PAGE_ROWS,
     IDLING_MAX_LIMIT,
@@ -57,7 +73,7 @@ from fth_samsara.endpoints import (
 from fth_samsara.join import METERS_PER_MILE
 from fth_samsara.settings import DEFAULT_ODOMETER_TOLERANCE
 
-__all__ = ["SamsaraSimulator"]
+__all__ = ["UNKNOWN_ENGINE_STATE", "SamsaraSimulator"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -71,6 +87,8 @@ _SIM_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryTypes.O
 _TIMEZONES = ("America/Chicago", "America/New_York", "America/Denver", "America/Los_Angeles")
 _ODOMETER_STEP_MS = (300_000, 600_000)  # an OBD odometer reading every 5-10 min while running
 _UUID_NAMESPACE = uuid.UUID("7b0c3c8e-3f5d-4d8e-9a51-5a3b1f0e2d11")
+# The engine state bad records carry: not one of On, Off, Idle.
+UNKNOWN_ENGINE_STATE = "Standby"
 
 
 class _Reject(Exception):
@@ -109,17 +127,6 @@ def _stamps(us: I64, unit: Literal["s", "ms", "us"]) -> list[str]:
     """RFC 3339 strings with ``Z`` at ``unit`` precision."""
     moments: npt.NDArray[np.datetime64] = us.view("datetime64[us]").astype(f"datetime64[{unit}]")
     return [t + "Z" for t in np.datetime_as_string(moments, unit=unit).tolist()]
-
-
-def _mix(*parts: Any) -> npt.NDArray[np.uint64]:
-    """A cheap deterministic hash of integer arrays, for sprinkling imperfections."""
-    arrays = np.broadcast_arrays(*(np.asarray(part).astype(np.uint64) for part in parts))
-    acc = np.full(arrays[0].shape, 0x9E3779B97F4A7C15, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for value in arrays:
-            acc = (acc ^ value) * np.uint64(0xBF58476D1CE4E5B9)
-            acc ^= acc >> np.uint64(31)
-    return acc
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,7 @@ class SamsaraSimulator(SimulatedProvider):
     :param no_reverse_geo_every: about one GPS reading in this many lacks ``reverseGeo``.
     :param passenger_every: about one assignment in this many gets a passenger row.
     :param odometer_tolerance: the plugin's tolerance the oracle applies (its default).
+    :param bad_records: serve these bad records (see the module doc).
     """
 
     name = "samsara"
@@ -192,8 +200,9 @@ class SamsaraSimulator(SimulatedProvider):
         no_reverse_geo_every: int = 50,
         passenger_every: int = 8,
         odometer_tolerance: timedelta = DEFAULT_ODOMETER_TOLERANCE,
+        bad_records: BadRecords | None = None,
     ) -> None:
-        super().__init__(fleet, api_key, as_of)
+        super().__init__(fleet, api_key, as_of, bad_records=bad_records)
         self.page_readings = page_readings
         self.empty_page_every = empty_page_every
         self.no_obd_every = no_obd_every
@@ -264,7 +273,7 @@ class SamsaraSimulator(SimulatedProvider):
         if not self.no_reverse_geo_every:
             return np.zeros(len(us), dtype=bool)
         bare: npt.NDArray[np.bool_] = (
-            _mix(vehicle_index, us // _US) % np.uint64(self.no_reverse_geo_every) == 0
+            mix(vehicle_index, us // _US) % np.uint64(self.no_reverse_geo_every) == 0
         )
         return bare
 
@@ -479,6 +488,10 @@ class SamsaraSimulator(SimulatedProvider):
             {"id": v.id, "name": v.fleet_number, "externalIds": self._external_ids(v)}
             for v in vehicles
         ]
+        if self.bad_records is not None:
+            lost = self.bad_records.without_id([v.index for v in vehicles])
+            for record in itertools.compress(records, lost):
+                del record["id"]
         before = np.zeros(len(chunks), dtype=np.int64)  # readings of earlier series
         for kind, series in plan.series.items():
             counts = series.bounds[positions + 1] - series.bounds[positions]
@@ -582,6 +595,11 @@ class SamsaraSimulator(SimulatedProvider):
         cols = {name: col[rows] for name, col in series.columns.items()}
         state = cols["engine_state"]
         index = np.repeat([v.index for v in vehicles], sizes)
+        latitude, stamps = cols["latitude"], _stamp_array(time)
+        if self.bad_records is not None:
+            chosen = self.bad_records.choose(index, time)
+            latitude = np.where(chosen[LATITUDE], BadRecords.latitude(latitude), latitude)
+            stamps = _unreadable(stamps, chosen[TIMESTAMP])
         heading = np.rint(cols["heading_degrees"]).astype(np.int64) % 360
         geo = pc.binary_join_element_wise(
             ',"reverseGeo":{"formattedLocation":', _quoted(cols["location_description"]), "}", ""
@@ -595,7 +613,7 @@ class SamsaraSimulator(SimulatedProvider):
         ]
         parked = pa.array(np.repeat(np.array(depots, dtype=object), sizes), pa.string())
         return _json_objects(
-            '{"time":"', _stamp_array(time), '","latitude":', _numbers(cols["latitude"]),
+            '{"time":"', stamps, '","latitude":', _numbers(latitude),
             ',"longitude":', _numbers(cols["longitude"]),
             ',"headingDegrees":', _numbers(heading),
             # Arrow writes 0.0 as 0: a parked vehicle sends an int, a moving one a float.
@@ -610,6 +628,10 @@ class SamsaraSimulator(SimulatedProvider):
         self, vehicles: list[SimVehicle], sizes: I64, series: _Series, rows: I64
     ) -> pa.Array:
         states = pa.array(series.columns["state"][rows], pa.string())
+        if self.bad_records is not None:
+            index = np.repeat([v.index for v in vehicles], sizes)
+            unknown = self.bad_records.choose(index, series.time[rows])[ENGINE_STATE]
+            states = pc.if_else(pa.array(unknown), UNKNOWN_ENGINE_STATE, states)
         return _json_objects(
             '{"time":"', _stamp_array(series.time[rows]), '","value":"', states, '"}'
         )
@@ -722,7 +744,7 @@ class SamsaraSimulator(SimulatedProvider):
         vehicles = table.column("vehicle_id").to_pylist()
         drivers = table.column("driver_id").to_pylist()
         rows: list[tuple[int, int, int, str, str, bool]] = []
-        hashes = _mix(begin // _US, [self.fleet.vehicle(v).index for v in vehicles]).tolist()
+        hashes = mix(begin // _US, [self.fleet.vehicle(v).index for v in vehicles]).tolist()
         for b, f, v, d, h in zip(
             begin.tolist(), finish.tolist(), vehicles, drivers, hashes, strict=True
         ):
@@ -949,6 +971,13 @@ class SamsaraSimulator(SimulatedProvider):
 
     # ------------------------------------------------------------------------- the oracle
     def expected_telemetry(self, start: datetime, end: datetime) -> pa.Table:
+        return self._expected(start, end)[0]
+
+    def expected_quarantine(self, start: datetime, end: datetime) -> pa.Table:
+        return self._expected(start, end)[1]
+
+    def _expected(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+        """(rows to store, rows to set aside) of ``[start, end)`` (see the module doc)."""
         as_of = self.now()
         truth = self.fleet.telemetry(self.name, start, end, as_of=as_of)
         ids = truth.column("provider_vehicle_id").to_numpy(zero_copy_only=False)
@@ -971,7 +1000,74 @@ class SamsaraSimulator(SimulatedProvider):
         columns["heading_degrees"] = pa.array(wire_heading)
         columns["location_description"] = location
         columns["odometer"] = pa.array(odometer, mask=np.isnan(odometer))
-        return enforce_telemetry_schema(columns, provider=self.name)
+        if self.bad_records is None:
+            return enforce_telemetry_schema(columns, provider=self.name), (
+                QUARANTINE_SCHEMA.empty_table()
+            )
+        return split_quarantined(
+            self._with_bad_records(self.bad_records, columns, index, time, start), self.name
+        )
+
+    def _with_bad_records(
+        self,
+        bad: BadRecords,
+        columns: dict[str, Any],
+        index: I64,
+        time: I64,
+        start: datetime,
+    ) -> dict[str, Any]:
+        """``columns`` as the bad records make them, with a ``reason`` for each bad row."""
+        chosen = bad.choose(index, time)
+        lost = bad.without_id(index)
+        unknown = self._unknown_state(bad, index, time, start)
+        unjoined = chosen[TIMESTAMP] | lost  # no vehicle or no time: nothing joined to it
+        reason = np.full(len(time), None, dtype=object)
+        reason[unknown] = f"unknown engine state '{UNKNOWN_ENGINE_STATE}'"
+        reason[chosen[LATITUDE]] = "latitude out of range"
+        unreadable = np.flatnonzero(chosen[TIMESTAMP])
+        texts = BadRecords.timestamps(_stamp_array(time[unreadable]).to_pylist())
+        reason[unreadable] = [f"unparseable timestamp '{text}'" for text in texts]
+        reason[lost] = MISSING_VEHICLE_ID
+
+        def null_where(mask: npt.NDArray[np.bool_], values: Any) -> Any:
+            return pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
+
+        state = columns["engine_state"].cast(pa.string())
+        state = pc.if_else(pa.array(unknown), UNKNOWN_ENGINE_STATE, state)
+        latitude = columns["latitude"].to_numpy()
+        changed = {
+            "provider_vehicle_id": null_where(lost, columns["provider_vehicle_id"]),
+            "timestamp": null_where(chosen[TIMESTAMP], columns["timestamp"]),
+            "latitude": np.where(chosen[LATITUDE], BadRecords.latitude(latitude), latitude),
+            "engine_state": null_where(unjoined, state),
+            REASON: pa.array(reason, pa.string()),
+        }
+        for name in ("driver_id", "driver_name", "odometer"):
+            changed[name] = null_where(unjoined, columns[name])
+        return columns | changed
+
+    def _unknown_state(self, bad: BadRecords, index: I64, time: I64, start: datetime) -> Any:
+        """Which points' engine state is a bad record: their vehicle's latest engine-state
+        reading at or before them (looking back two days) carries an unknown value."""
+        result = np.zeros(len(time), dtype=bool)
+        if not len(time):
+            return result
+        lo = max(start - timedelta(days=2), _midnight(self.fleet.epoch))
+        hi = _datetime(int(time.max()) + 1)
+        vehicle, reading_time, _ = self._engine_readings(lo, hi, [v.id for v in self._active])
+        index_of = {v.id: v.index for v in self.fleet.vehicles}
+        reading_index = np.array([index_of[v] for v in vehicle.tolist()], dtype=np.int64)
+        corrupted = bad.choose(reading_index, reading_time)[ENGINE_STATE]
+        for code in np.unique(index).tolist():
+            mine = reading_index == code
+            order = np.argsort(reading_time[mine], kind="stable")
+            times, flags = reading_time[mine][order], corrupted[mine][order]
+            if not len(times):
+                continue
+            points = np.flatnonzero(index == code)
+            latest = np.searchsorted(times, time[points], side="right") - 1
+            result[points] = (latest >= 0) & flags[np.maximum(latest, 0)]
+        return result
 
     @staticmethod
     def _oracle_odometer(
@@ -1006,6 +1102,15 @@ def _stamp_array(us: I64) -> pa.Array:
     """Millisecond RFC 3339 stamps as an Arrow string array (the stats/history precision)."""
     moments: npt.NDArray[np.datetime64] = us.view("datetime64[us]").astype("datetime64[ms]")
     return pc.binary_join_element_wise(pa.array(np.datetime_as_string(moments, unit="ms")), "Z", "")
+
+
+def _unreadable(stamps: pa.Array, chosen: npt.NDArray[np.bool_]) -> pa.Array:
+    """``stamps`` with the ``chosen`` ones made unparseable (:meth:`BadRecords.timestamps`)."""
+    rows = np.flatnonzero(chosen)
+    if not len(rows):
+        return stamps
+    texts = BadRecords.timestamps(stamps.take(pa.array(rows)).to_pylist())
+    return pc.replace_with_mask(stamps, pa.array(chosen), pa.array(texts, pa.string()))
 
 
 def _numbers(values: npt.NDArray[Any]) -> pa.Array:

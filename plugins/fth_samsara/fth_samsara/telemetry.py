@@ -16,20 +16,35 @@ Fetch of ``[start, end)`` (README "Telemetry fetch"):
 Pages are decoded straight into the msgspec Structs of :mod:`fth_samsara.wire` (no dict and
 no pydantic model per reading) and read into numpy/pyarrow columns by attribute.
 :func:`flatten` runs :func:`fth_samsara.join.join` and builds unified-schema columns.
+
+Bad records, set aside with a ``reason`` column (the unit is the unified row, a GPS reading):
+
+* a vehicle record without ``id``: its GPS readings cannot be attributed or joined, so they
+  are quarantined as ``"missing vehicle id"`` (with the record's name and VIN, engine state,
+  odometer and driver null); its other series are dropped, with a log line;
+* a GPS ``time`` missing or unparseable: ``"missing timestamp"`` / ``"unparseable timestamp
+  '…'"``, nothing joined (a time is what the join needs). An engine-state or odometer reading
+  without a readable time is no row: it is dropped, with a log line;
+* an engine-state value outside On/Off/Idle gets a code of its own (:class:`EngineStateCodes`):
+  the GPS points it governs carry it as their ``engine_state`` and the pipeline's range check
+  quarantines them as ``"unknown engine state '…'"``, until the next reading;
+* out-of-range coordinates are left to the pipeline's range checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
@@ -37,10 +52,10 @@ from fth_core.errors import FthError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
-from fth_core.schema import parse_timestamps
+from fth_core.schema import MISSING_VEHICLE_ID, REASON, parse_timestamps, timestamp_reasons
 from fth_samsara.endpoints import TelemetryTypes
-from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I32, I64, Bools, Joined, join
-from fth_samsara.models import ENGINE_STATES, DriverVehicleAssignment, warn_unknown
+from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I8, I32, I64, Bools, Joined, join
+from fth_samsara.models import DriverVehicleAssignment
 from fth_samsara.settings import SamsaraSettings
 from fth_samsara.wire import (
     STATS_PAGE_DECODER,
@@ -53,9 +68,11 @@ from fth_samsara.wire import (
 
 __all__ = [
     "Assignments",
+    "EngineStateCodes",
     "Gps",
     "Readings",
     "SamsaraBatch",
+    "Untimed",
     "fetch_window",
     "flatten",
 ]
@@ -65,7 +82,7 @@ log = get_logger("fth.samsara")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_STATE_CODES: dict[str | None, int] = {name: code for code, name in enumerate(ENGINE_STATE_NAMES)}
+_NO_TEXT = pa.scalar(None, pa.string())
 _WINDOW_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER)
 
 
@@ -127,8 +144,74 @@ class Gps:
             cut = {name: getattr(self, name).take(index) for name in _GPS_ARROW_FIELDS}
         return Gps(self.vehicle[rows], self.time[rows], **cut)
 
+    @classmethod
+    def empty(cls) -> Gps:
+        none = pa.array([], pa.float64())
+        return cls(
+            np.empty(0, np.int32), np.empty(0, np.int64), none, none, none, none,
+            pa.array([], pa.string()),
+        )  # fmt: skip
+
+    @classmethod
+    def concat(cls, parts: Sequence[Gps]) -> Gps:
+        if not parts:
+            return cls.empty()
+        return cls(
+            vehicle=np.concatenate([part.vehicle for part in parts]),
+            time=np.concatenate([part.time for part in parts]),
+            **{
+                name: pa.concat_arrays([getattr(part, name) for part in parts])
+                for name in _GPS_ARROW_FIELDS
+            },
+        )
+
 
 _GPS_ARROW_FIELDS = ("latitude", "longitude", "speed_mph", "heading_degrees", "location")
+
+
+@dataclass(frozen=True)
+class Untimed:
+    """GPS readings whose time is missing or unreadable (``gps.time`` means nothing), with the
+    ``reason`` they are quarantined for; sorted by vehicle code."""
+
+    gps: Gps = field(default_factory=Gps.empty)
+    reason: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+
+    def __len__(self) -> int:
+        return len(self.gps)
+
+    def take(self, rows: slice | npt.NDArray[np.int64]) -> Untimed:
+        reason = self.reason[rows] if isinstance(rows, slice) else self.reason.take(rows)
+        return Untimed(self.gps.take(rows), reason)
+
+
+class EngineStateCodes:
+    """``int8`` codes of engine-state values, shared by the walks of one fetch (they read on
+    several threads): the documented states first (:data:`~fth_samsara.join.ENGINE_STATE_NAMES`,
+    codes 0..2), then every unknown value in the order met, so an unknown value is kept — it
+    is what a quarantined row shows — instead of becoming null like a missing one (-1)."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = list(ENGINE_STATE_NAMES)
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> pa.Array:
+        """Every value by its code."""
+        with self._lock:
+            return pa.array(self._names, pa.string())
+
+    def encode(self, values: pa.Array) -> I8:
+        """Codes of ``values`` (strings; null → -1), new unknown values added."""
+        with self._lock:
+            codes = pc.index_in(values, value_set=pa.array(self._names, pa.string()))
+            new = pc.unique(values.filter(pc.and_(values.is_valid(), codes.is_null())))
+            if len(new):
+                if len(self._names) + len(new) > np.iinfo(np.int8).max:
+                    raise ResponseFormatError("samsara: too many unknown engine-state values")
+                self._names.extend(new.to_pylist())
+                codes = pc.index_in(values, value_set=pa.array(self._names, pa.string()))
+        return np.asarray(codes.fill_null(-1).to_numpy(), dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -164,7 +247,9 @@ class Assignments:
 class SamsaraBatch:
     """What fetch hands to flatten: some vehicles' readings of a window, and their drivers.
 
-    Vehicle codes index ``vehicle_ids``, ``names`` and ``vins``. Times are µs since the epoch.
+    Vehicle codes index ``vehicle_ids`` (null for a record that came without one), ``names``
+    and ``vins``. Times are µs since the epoch. ``untimed`` holds the GPS readings whose time
+    could not be read.
     """
 
     start: int
@@ -173,10 +258,12 @@ class SamsaraBatch:
     names: pa.Array
     vins: pa.Array
     gps: Gps
-    engine: Readings  # value: int8 state code, -1 unknown
+    engine: Readings  # value: int8 code into engine_names, -1 none
     odometer: Readings  # value: float64 meters
     assignments: Assignments
     odometer_tolerance: int  # µs
+    engine_names: pa.Array = field(default_factory=lambda: pa.array(ENGINE_STATE_NAMES))
+    untimed: Untimed = field(default_factory=Untimed)
 
 
 # --------------------------------------------------------------------------- reading pages
@@ -186,26 +273,31 @@ class _StatsReader:
     """Reads stats/history pages (:class:`~fth_samsara.wire.StatsRecord` items, or dicts of the
     same shape) into columns, one vehicle code per id.
 
-    A vehicle that reappears on a later page keeps its code, so its readings merge by id.
+    A vehicle that reappears on a later page keeps its code, so its readings merge by id. A
+    record without an id gets a code of its own (its id null): it cannot be merged with
+    anything. ``states`` codes engine states; the walks of one fetch share it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, states: EngineStateCodes | None = None) -> None:
+        self.states = states or EngineStateCodes()
         self.codes: dict[str, int] = {}
+        self.ids: list[str | None] = []
         self.names: list[str | None] = []
         self.vins: list[str | None] = []
         self._gps: list[Gps] = []
+        self._untimed: list[Untimed] = []
         self._engine: list[Readings] = []
         self._odometer: list[Readings] = []
-        self._unknown_states: set[str] = set()
 
     def _code(self, record: StatsRecord) -> int:
         vehicle_id = record.id
-        if vehicle_id is None:
-            raise ResponseFormatError("samsara: a stats/history item has no vehicle id")
-        code = self.codes.get(vehicle_id)
         vin = None if record.external_ids is None else record.external_ids.vin
+        code = None if vehicle_id is None else self.codes.get(vehicle_id)
         if code is None:
-            code = self.codes[vehicle_id] = len(self.codes)
+            code = len(self.ids)
+            if vehicle_id is not None:
+                self.codes[vehicle_id] = code
+            self.ids.append(vehicle_id)
             self.names.append(record.name)
             self.vins.append(vin)
         else:  # a vehicle split over pages: keep what an earlier part lacked
@@ -220,17 +312,28 @@ class _StatsReader:
         engine_codes: list[int] = []
         odometer: list[OdometerReading] = []
         odometer_codes: list[int] = []
+        unattributed = 0
         for record in as_stats_records(items):
             code = self._code(record)
             if record.gps:
                 gps.extend(record.gps)
                 gps_codes.extend([code] * len(record.gps))
+            if record.id is None:  # nothing to join these to: only its GPS rows are kept
+                unattributed += len(record.engine_states or ())
+                unattributed += len(record.obd_odometer_meters or ())
+                continue
             if record.engine_states:
                 engine.extend(record.engine_states)
                 engine_codes.extend([code] * len(record.engine_states))
             if record.obd_odometer_meters:
                 odometer.extend(record.obd_odometer_meters)
                 odometer_codes.extend([code] * len(record.obd_odometer_meters))
+        if unattributed:  # their GPS rows are quarantined and counted; these are not rows
+            log.debug(
+                "samsara: %d engine-state/odometer readings of records without a vehicle id "
+                "dropped",
+                unattributed,
+            )
         if gps:
             self._read_gps(gps, gps_codes)
         if engine:
@@ -241,16 +344,26 @@ class _StatsReader:
     @staticmethod
     def _times(
         rows: Sequence[GpsPoint | EngineStateReading | OdometerReading], codes: list[int]
-    ) -> tuple[I32, I64, Any]:
-        stamps = parse_timestamps([row.time for row in rows], "samsara")
-        valid = stamps.is_valid().to_numpy(zero_copy_only=False)
-        if stamps.null_count:
-            log.warning("samsara: %d readings without a time were skipped", stamps.null_count)
+    ) -> tuple[I32, I64, pa.Array]:
+        """Vehicle codes, times (µs; 0 where unreadable) and why a time is unreadable (null
+        where it was read)."""
+        text = pa.array([row.time for row in rows], pa.string())
+        stamps = parse_timestamps(text)
         time = stamps.fill_null(0).cast(pa.int64()).to_numpy()
-        return np.array(codes, dtype=np.int32), time, valid
+        return np.array(codes, dtype=np.int32), time, timestamp_reasons(text, stamps)
+
+    @staticmethod
+    def _timed(reasons: pa.Array, series: str) -> Bools:
+        """Which rows have a time. A reading of ``series`` without one is no row of the
+        dataset, only something to join: it is dropped, and logged."""
+        timed: Bools = np.asarray(reasons.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if not timed.all():
+            count, first = len(reasons) - int(timed.sum()), reasons.drop_null()[0].as_py()
+            log.warning("samsara: %d %s reading(s) dropped: %s", count, series, first)
+        return timed
 
     def _read_gps(self, rows: list[GpsPoint], codes: list[int]) -> None:
-        vehicle, time, valid = self._times(rows, codes)
+        vehicle, time, reasons = self._times(rows, codes)
         geos = [row.reverse_geo for row in rows]
         page = Gps(
             vehicle=vehicle,
@@ -263,46 +376,42 @@ class _StatsReader:
                 [None if geo is None else geo.formatted_location for geo in geos], pa.string()
             ),
         )
-        self._gps.append(page if valid.all() else page.take(np.flatnonzero(valid)))
+        if reasons.null_count < len(reasons):  # some readings have no time: set them aside
+            untimed = np.asarray(reasons.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            self._untimed.append(Untimed(page.take(np.flatnonzero(untimed)), reasons.drop_null()))
+            page = page.take(np.flatnonzero(~untimed))
+        self._gps.append(page)
 
     def _read_engine(self, rows: list[EngineStateReading], codes: list[int]) -> None:
-        vehicle, time, valid = self._times(rows, codes)
-        values = [row.value for row in rows]
-        state = np.array([_STATE_CODES.get(value, -1) for value in values], dtype=np.int8)
-        for value in {v for v, s in zip(values, state.tolist(), strict=True) if s < 0}:
-            warn_unknown("engineStates.value", str(value), ENGINE_STATES)
-        keep = np.flatnonzero(valid)
+        vehicle, time, reasons = self._times(rows, codes)
+        state = self.states.encode(pa.array([row.value for row in rows], pa.string()))
+        keep = np.flatnonzero(self._timed(reasons, "engine-state"))
         self._engine.append(Readings(vehicle[keep], time[keep], state[keep]))
 
     def _read_odometer(self, rows: list[OdometerReading], codes: list[int]) -> None:
-        vehicle, time, valid = self._times(rows, codes)
+        vehicle, time, reasons = self._times(rows, codes)
         meters = _floats([row.value for row in rows], "obdOdometerMeters value")
-        valid &= meters.is_valid().to_numpy(zero_copy_only=False)
-        keep = np.flatnonzero(valid)
+        valid = np.asarray(meters.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        keep = np.flatnonzero(self._timed(reasons, "odometer") & valid)
         values = meters.fill_null(0.0).to_numpy()
         self._odometer.append(Readings(vehicle[keep], time[keep], values[keep]))
 
     # -- results ---------------------------------------------------------------------------
     def gps(self) -> Gps:
-        """Every GPS reading, sorted by (vehicle, time); a repeated (vehicle, time) keeps the
-        last one received."""
-        if not self._gps:
-            empty = pa.array([], pa.float64())
-            return Gps(
-                np.empty(0, np.int32), np.empty(0, np.int64), empty, empty, empty, empty,
-                pa.array([], pa.string()),
-            )  # fmt: skip
-        merged = Gps(
-            vehicle=np.concatenate([part.vehicle for part in self._gps]),
-            time=np.concatenate([part.time for part in self._gps]),
-            latitude=pa.concat_arrays([part.latitude for part in self._gps]),
-            longitude=pa.concat_arrays([part.longitude for part in self._gps]),
-            speed_mph=pa.concat_arrays([part.speed_mph for part in self._gps]),
-            heading_degrees=pa.concat_arrays([part.heading_degrees for part in self._gps]),
-            location=pa.concat_arrays([part.location for part in self._gps]),
+        """Every GPS reading with a time, sorted by (vehicle, time); a repeated (vehicle, time)
+        keeps the last one received."""
+        merged = Gps.concat(self._gps)
+        return merged.take(_last_of_each(merged.vehicle, merged.time))
+
+    def untimed(self) -> Untimed:
+        """Every GPS reading without a readable time, by vehicle code."""
+        if not self._untimed:
+            return Untimed()
+        merged = Untimed(
+            Gps.concat([part.gps for part in self._untimed]),
+            pa.concat_arrays([part.reason for part in self._untimed]),
         )
-        order = _last_of_each(merged.vehicle, merged.time)
-        return merged.take(order)
+        return merged.take(np.argsort(merged.gps.vehicle, kind="stable").astype(np.int64))
 
     def engine(self) -> Readings:
         return _merge(self._engine, np.int8)
@@ -311,8 +420,11 @@ class _StatsReader:
         return _merge(self._odometer, np.float64)
 
     def recoding(self, target: dict[str, int]) -> I32:
-        """Maps this reader's codes to ``target``'s (-1 where ``target`` lacks the vehicle)."""
-        return np.array([target.get(vid, -1) for vid in self.codes], dtype=np.int32)
+        """Maps this reader's codes to ``target``'s (-1 where ``target`` lacks the vehicle, or
+        the record had no id)."""
+        return np.array(
+            [-1 if vid is None else target.get(vid, -1) for vid in self.ids], dtype=np.int32
+        )
 
 
 def _last_of_each(vehicle: I32, time: I64) -> I64:
@@ -360,8 +472,9 @@ def _walk(
     types: Sequence[str],
     start: datetime,
     end: datetime,
+    states: EngineStateCodes,
 ) -> _StatsReader:
-    reader = _StatsReader()
+    reader = _StatsReader(states)
     params = {"types": list(types), "start_time": start, "end_time": end}
     for page in client.iter_pages(endpoint, params, typed=False, decoder=STATS_PAGE_DECODER):
         reader.read(page.items)
@@ -418,6 +531,7 @@ def fetch_window(
     tolerance = settings.odometer_tolerance
     lookback = max(settings.engine_state_margin, tolerance)
     after_end = min(end + tolerance, datetime.now(UTC))
+    states = EngineStateCodes()
 
     with ThreadPoolExecutor(max_workers=max(1, provider.quota.max_concurrency)) as pool:
         before = pool.submit(
@@ -427,15 +541,16 @@ def fetch_window(
             (TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER),
             start - lookback,
             start,
+            states,
         )
         after: Future[_StatsReader] | None = None
         if after_end > end:
             after = pool.submit(
-                _walk, client, stats, (TelemetryTypes.OBD_ODOMETER,), end, after_end
+                _walk, client, stats, (TelemetryTypes.OBD_ODOMETER,), end, after_end, states
             )
-        window = _walk(client, stats, _WINDOW_TYPES, start, end)
+        window = _walk(client, stats, _WINDOW_TYPES, start, end, states)
 
-        gps = window.gps()
+        gps, untimed = window.gps(), window.untimed()
         margin = before.result()
         engine = _concat(margin.engine().recode(margin.recoding(window.codes)), window.engine())
         odometer = _concat(
@@ -454,13 +569,19 @@ def fetch_window(
             start.isoformat(), end.isoformat(), len(window.codes), len(gps), len(engine),
             len(odometer),
         )  # fmt: skip
-        vehicle_ids = pa.array(list(window.codes), type=pa.string())
+        vehicle_ids = pa.array(window.ids, type=pa.string())
         names = pa.array(window.names, type=pa.string())
         vins = pa.array(window.vins, type=pa.string())
-        counts = np.bincount(gps.vehicle, minlength=len(window.codes)).astype(np.int64)
+        engine_names = states.names
+        counts = np.bincount(gps.vehicle, minlength=len(window.ids)).astype(np.int64)
+        counts += np.bincount(untimed.gps.vehicle, minlength=len(window.ids)).astype(np.int64)
         for low, high in _groups(counts, settings.batch_points):
-            group_ids: list[str] = vehicle_ids[low:high].to_pylist()
-            wanted = [vid for vid, n in zip(group_ids, counts[low:high], strict=True) if n]
+            group_ids: list[str | None] = vehicle_ids[low:high].to_pylist()
+            wanted = [
+                vid
+                for vid, n in zip(group_ids, counts[low:high], strict=True)
+                if n and vid is not None
+            ]
             futures = [
                 (chunk, pool.submit(_fetch_assignments, client, assignments, chunk, start, end))
                 for chunk in _chunks(wanted, settings.assignment_chunk_size)
@@ -473,7 +594,7 @@ def fetch_window(
                 except FthError as exc:
                     subject = f"driver assignments of vehicles {chunk[0]}..{chunk[-1]}"
                     failures.append(FetchFailure(f"{subject} ({len(chunk)})", str(exc)))
-            local = {vid: code for code, vid in enumerate(group_ids)}
+            local = {vid: code for code, vid in enumerate(group_ids) if vid is not None}
             batch = SamsaraBatch(
                 start=_us(start),
                 end=_us(end),
@@ -485,6 +606,8 @@ def fetch_window(
                 odometer=_slice_readings(odometer, low, high),
                 assignments=Assignments.from_models(rows, local),
                 odometer_tolerance=tolerance // _US,
+                engine_names=engine_names,
+                untimed=_slice_untimed(untimed, low, high),
             )
             yield TelemetryBatch(batch, tuple(failures))
 
@@ -497,6 +620,12 @@ def _code_range(vehicle: I32, low: int, high: int) -> slice:
 def _slice_gps(gps: Gps, low: int, high: int) -> Gps:
     part = gps.take(_code_range(gps.vehicle, low, high))
     return dataclasses.replace(part, vehicle=(part.vehicle - low).astype(np.int32))
+
+
+def _slice_untimed(untimed: Untimed, low: int, high: int) -> Untimed:
+    part = untimed.take(_code_range(untimed.gps.vehicle, low, high))
+    gps = dataclasses.replace(part.gps, vehicle=(part.gps.vehicle - low).astype(np.int32))
+    return Untimed(gps, part.reason)
 
 
 def _slice_readings(readings: Readings, low: int, high: int) -> Readings:
@@ -533,28 +662,57 @@ def join_batch(batch: SamsaraBatch, gps: Gps | None = None) -> Joined:
 
 
 def flatten(batch: SamsaraBatch) -> dict[str, Any]:
-    """Unified-schema columns of a batch: the join, the window trim, units (miles)."""
+    """Unified-schema columns of a batch: the join, the window trim, units (miles); and a
+    ``reason`` for the rows that cannot be stored (see the module doc)."""
     gps = batch.gps
     inside = (gps.time >= batch.start) & (gps.time < batch.end)
     if not inside.all():
         gps = gps.take(np.flatnonzero(inside))
     joined = join_batch(batch, gps)
+    columns = _columns(batch, gps, joined)
+    untimed = batch.untimed
+    if not len(untimed):
+        return columns
+    unjoined = _columns(batch, untimed.gps, None)
+    unjoined[REASON] = pc.coalesce(unjoined[REASON], untimed.reason)
+    return {name: pa.concat_arrays([columns[name], unjoined[name]]) for name in columns}
+
+
+def _columns(batch: SamsaraBatch, gps: Gps, joined: Joined | None) -> dict[str, Any]:
+    """The columns of ``gps``; without ``joined`` (no time to join on) engine state, driver
+    and odometer are null and so is the timestamp."""
     vehicle = pa.array(gps.vehicle)
-    state = joined.engine_state.astype(np.int32)
+    ids = batch.vehicle_ids.take(vehicle)
+    n = len(gps)
+    if joined is None:
+        state = np.full(n, -1, dtype=np.int32)
+        assignment = np.full(n, -1, dtype=np.int64)
+        odometer = pa.nulls(n, pa.float64())
+        timestamp = pa.nulls(n, _TIMESTAMP)
+    else:
+        state = joined.engine_state.astype(np.int32)
+        assignment = joined.assignment
+        odometer = pa.array(joined.odometer_miles, mask=np.isnan(joined.odometer_miles))
+        timestamp = pa.array(gps.time.view("datetime64[us]"), type=_TIMESTAMP)
     return {
-        "provider_vehicle_id": batch.vehicle_ids.take(vehicle),
+        "provider_vehicle_id": ids,
         "vin": batch.vins.take(vehicle),
         "fleet_number": batch.names.take(vehicle),
-        "timestamp": pa.array(gps.time.view("datetime64[us]"), type=_TIMESTAMP),
+        "timestamp": timestamp,
         "latitude": gps.latitude,
         "longitude": gps.longitude,
         "speed_mph": gps.speed_mph,
         "heading_degrees": gps.heading_degrees,
         "engine_state": pa.DictionaryArray.from_arrays(
-            pa.array(state, mask=state < 0), pa.array(ENGINE_STATE_NAMES)
+            pa.array(state, mask=state < 0), batch.engine_names
         ),
-        "driver_id": _nullable_take(batch.assignments.driver_id, joined.assignment),
-        "driver_name": _nullable_take(batch.assignments.driver_name, joined.assignment),
+        "driver_id": _nullable_take(batch.assignments.driver_id, assignment),
+        "driver_name": _nullable_take(batch.assignments.driver_name, assignment),
         "location_description": gps.location,
-        "odometer": pa.array(joined.odometer_miles, mask=np.isnan(joined.odometer_miles)),
+        "odometer": odometer,
+        REASON: (
+            pc.if_else(ids.is_null(), MISSING_VEHICLE_ID, _NO_TEXT)
+            if ids.null_count
+            else pa.nulls(n, pa.string())
+        ),
     }

@@ -17,7 +17,6 @@ from fth_samsara.join import (
     latest_at_or_before,
     nearest_within,
 )
-from fth_samsara.models import UnknownEnumValueWarning
 from fth_samsara.telemetry import _StatsReader
 
 MIN = 60_000_000  # one minute in µs
@@ -242,21 +241,24 @@ def test_a_vehicle_split_over_two_pages_is_merged_before_the_join() -> None:
     assert joined.engine_state.tolist() == [ON, ON, ON]
 
 
-def test_an_unknown_engine_state_on_the_bulk_path_reads_as_unknown_with_a_warning() -> None:
+def test_an_unknown_engine_state_on_the_bulk_path_keeps_its_value_under_a_code_of_its_own() -> None:
     reader = _StatsReader()
-    with pytest.warns(UnknownEnumValueWarning, match="Hibernating"):
-        reader.read(
-            [
-                {
-                    "id": "9",
-                    "engineStates": [
-                        {"time": "2026-03-02T09:00:00Z", "value": "On"},
-                        {"time": "2026-03-02T09:30:00Z", "value": "Hibernating"},
-                    ],
-                }
-            ]
-        )
-    assert reader.engine().value.tolist() == [ON, UNKNOWN]
+    reader.read(
+        [
+            {
+                "id": "9",
+                "engineStates": [
+                    {"time": "2026-03-02T09:00:00Z", "value": "On"},
+                    {"time": "2026-03-02T09:30:00Z", "value": "Hibernating"},
+                    {"time": "2026-03-02T10:00:00Z", "value": None},
+                    {"time": "2026-03-02T10:30:00Z", "value": "Hibernating"},
+                ],
+            }
+        ]
+    )
+    # A null value is no state (-1); an unknown one is kept, for the quarantine to show.
+    assert reader.engine().value.tolist() == [ON, 3, UNKNOWN, 3]
+    assert reader.states.names.to_pylist() == ["On", "Off", "Idle", "Hibernating"]
 
 
 def test_a_reading_received_twice_is_kept_once_the_last() -> None:

@@ -7,11 +7,12 @@ import warnings
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from fth_core.errors import ResponseFormatError
 from fth_core.pagination import PaginationState
-from fth_core.schema import parse_timestamps
+from fth_core.schema import parse_timestamps, timestamp_reasons
 from fth_samsara.endpoints import (
     ADDRESSES,
     DRIVER_VEHICLE_ASSIGNMENTS,
@@ -517,8 +518,7 @@ def test_the_bulk_path_reads_every_timestamp_precision() -> None:
             "2026-03-02T12:00:05.100Z",
             "2026-03-02T12:00:05.123456Z",
             None,
-        ],
-        "samsara",
+        ]
     )
     assert stamps.to_pylist() == [
         datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC),
@@ -529,15 +529,19 @@ def test_the_bulk_path_reads_every_timestamp_precision() -> None:
 
 
 def test_the_bulk_path_truncates_nanoseconds_and_converts_offsets() -> None:
-    stamps = parse_timestamps(
-        ["2026-03-02T12:00:05.123456789Z", "2026-03-02T14:00:05+02:00"], "samsara"
-    )
+    stamps = parse_timestamps(["2026-03-02T12:00:05.123456789Z", "2026-03-02T14:00:05+02:00"])
     assert stamps.to_pylist() == [
         datetime(2026, 3, 2, 12, 0, 5, 123456, tzinfo=UTC),
         datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC),
     ]
 
 
-def test_an_unreadable_timestamp_is_a_format_error() -> None:
-    with pytest.raises(ResponseFormatError, match="unreadable timestamp"):
-        parse_timestamps(["yesterday"], "samsara")
+def test_an_unreadable_timestamp_costs_only_its_own_row_and_is_named_by_its_reason() -> None:
+    text = pa.array(["2026-03-02T12:00:05.100Z", "yesterday", None], pa.string())
+    stamps = parse_timestamps(text)
+    assert stamps.to_pylist() == [datetime(2026, 3, 2, 12, 0, 5, 100000, tzinfo=UTC), None, None]
+    assert timestamp_reasons(text, stamps).to_pylist() == [
+        None,
+        "unparseable timestamp 'yesterday'",
+        "missing timestamp",
+    ]

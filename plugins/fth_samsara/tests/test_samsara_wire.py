@@ -80,6 +80,19 @@ def test_a_record_that_does_not_fit_is_a_format_error(record: Any) -> None:
         as_stats_records([record])
 
 
-def test_a_record_without_an_id_is_a_format_error() -> None:
-    with pytest.raises(ResponseFormatError, match="has no vehicle id"):
-        _StatsReader().read([{"name": "TRK-1"}])
+def test_records_without_an_id_keep_their_gps_under_codes_of_their_own_and_nothing_else() -> None:
+    gps = [{"time": "2026-03-02T12:00:00Z", "latitude": 33.1, "longitude": -97.1}]
+    engine = [{"time": "2026-03-02T11:00:00Z", "value": "On"}]
+    reader = _StatsReader()
+    reader.read(
+        [
+            {"id": "9", "name": "TRK-9", "gps": gps},
+            {"name": "TRK-1", "gps": gps, "engineStates": engine},
+            {"name": "TRK-1", "gps": gps},  # the same name, but nothing says it is one vehicle
+        ]
+    )
+    assert reader.codes == {"9": 0}
+    assert reader.ids == ["9", None, None]
+    assert reader.names == ["TRK-9", "TRK-1", "TRK-1"]
+    assert reader.gps().vehicle.tolist() == [0, 1, 2]
+    assert len(reader.engine()) == 0, "an engine state of no known vehicle joins nothing"
