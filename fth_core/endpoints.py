@@ -22,7 +22,7 @@ import msgspec
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fth_core.errors import ParameterError, ResponseFormatError
-from fth_core.pagination import MISSING, Pagination, PaginationState, lookup
+from fth_core.pagination import MISSING, Pagination, PaginationState, lookup, lookup_each
 
 __all__ = [
     "EndpointDefinition",
@@ -307,7 +307,7 @@ class EndpointDefinition:
         if self.item_wrapper is None:
             return raw
         wrapper = self.item_wrapper
-        items = [lookup(record, wrapper) for record in raw]
+        items = lookup_each(raw, wrapper)
         if any(item is MISSING for item in items):
             raise ResponseFormatError(f"{self.key}: records are not wrapped in {wrapper!r}")
         return items

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -32,6 +33,7 @@ __all__ = [
     "PaginationState",
     "SweepPagination",
     "lookup",
+    "lookup_each",
 ]
 
 MISSING: Final[Any] = object()
@@ -66,6 +68,25 @@ def lookup(value: Any, key: str) -> Any:
     else:
         found = getattr(value, key, MISSING)
     return MISSING if found is msgspec.UNSET else found
+
+
+def lookup_each(values: list[Any], key: str) -> list[Any]:
+    """:func:`lookup` of ``key`` in each of ``values``.
+
+    A typed decoder yields a list of one Struct type: the attribute is then resolved once and
+    read in C (``map`` + ``attrgetter``), not per item — this is the bulk path's unwrapping
+    of every GPS point. Anything else is read item by item.
+    """
+    first = values[0] if values else None
+    if isinstance(first, msgspec.Struct):
+        try:
+            found = list(map(attrgetter(_attribute(type(first), key)), values))
+        except AttributeError:
+            pass  # not all of one type after all
+        else:
+            if msgspec.UNSET not in found:
+                return found
+    return [lookup(value, key) for value in values]
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 @hookimpl
 def fth_fetch_telemetry(
     provider: Provider, start: datetime, end: datetime
-) -> Iterable[TelemetryBatch[LocationHistory]] | None:
+) -> Iterable[TelemetryBatch[tuple[LocationHistory, ...]]] | None:
     if not _is_motive(provider):
         return None
     return fetch_locations(provider, start, end)
@@ -61,8 +61,11 @@ def fth_flatten_telemetry(
 ) -> Mapping[str, Any] | None:
     if not _is_motive(provider):
         return None
-    if not isinstance(batch.items, LocationHistory):
+    items = batch.items
+    if not isinstance(items, LocationHistory) and not (
+        isinstance(items, tuple) and all(isinstance(item, LocationHistory) for item in items)
+    ):
         raise TypeError(
-            f"motive: cannot flatten {type(batch.items).__name__}; expected LocationHistory"
+            f"motive: cannot flatten {type(items).__name__}; expected LocationHistory items"
         )
-    return flatten_locations(batch.items)
+    return flatten_locations(items)

@@ -54,6 +54,10 @@ MOVING_TYPES = frozenset({"vehicle_moving", "gps_moving"})
 _EVENT_OFF = frozenset({"ignition_off", "engine_stop"})
 
 
+_STATES = pa.array(["On", "Off", "Idle"], type=pa.string())
+_ON, _OFF, _IDLE = range(3)
+
+
 def engine_states(types: Any, speeds: npt.NDArray[np.float64]) -> Any:
     """The unified engine state of each location, from its ``type`` and ``speed``.
 
@@ -77,11 +81,13 @@ def engine_states(types: Any, speeds: npt.NDArray[np.float64]) -> Any:
 
     moving = np.nan_to_num(speeds, nan=0.0) > 0
     stopped = speeds == 0
-    states = np.full(len(speeds), None, dtype=object)
-    # From the lowest precedence to the highest: later assignments win.
-    states[member(IDLE_TYPES) | (member(frozenset({"breadcrumb"})) & stopped)] = "Idle"
-    states[member(MOVING_TYPES)] = "On"
-    states[member(frozenset({"gps_stopped"}))] = "Off"
-    states[moving] = "On"
-    states[member(_EVENT_OFF)] = "Off"
-    return pa.array(states, type=pa.string())
+    # Codes into _STATES (-1: null), set from the lowest precedence to the highest: later
+    # assignments win. Vectorised: no Python object per location.
+    codes = np.full(len(speeds), -1, dtype=np.int8)
+    codes[member(IDLE_TYPES) | (member(frozenset({"breadcrumb"})) & stopped)] = _IDLE
+    codes[member(MOVING_TYPES)] = _ON
+    codes[member(frozenset({"gps_stopped"}))] = _OFF
+    codes[moving] = _ON
+    codes[member(_EVENT_OFF)] = _OFF
+    indices = pa.array(codes, mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, _STATES).cast(pa.string())

@@ -96,6 +96,7 @@ log = get_logger("fth.motive")
 _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
 _KNOWN_TYPES = pa.array(LOCATION_TYPES, type=pa.string())
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -296,10 +297,39 @@ class _Placer:
         self.carry.pop(vehicle_id, None)
 
 
+# Rows per batch: one flatten call per vehicle would spend more on per-call overhead (dozens of
+# small Arrow operations) than on the rows of a day; a few thousand vehicle-days at once do not.
+BATCH_ROWS = 100_000
+
+
 def fetch_locations(
     provider: Provider, start: datetime, end: datetime
-) -> Iterator[TelemetryBatch[LocationHistory]]:
-    """The batches of ``[start, end)``: one per vehicle and day range (see the module doc)."""
+) -> Iterator[TelemetryBatch[tuple[LocationHistory, ...]]]:
+    """The batches of ``[start, end)``: the vehicles' histories, grouped up to
+    :data:`BATCH_ROWS` breadcrumbs a batch, with their failures (see the module doc)."""
+    group: list[LocationHistory] = []
+    failures: list[FetchFailure] = []
+    rows = 0
+    for history, failure in _histories(provider, start, end):
+        if failure is not None:
+            failures.append(failure)
+        if history.vehicle.id is None:  # flattened alone: one quarantined row naming it
+            yield TelemetryBatch((history,))
+            continue
+        group.append(history)
+        rows += len(history.records)
+        if rows >= BATCH_ROWS:
+            yield TelemetryBatch(tuple(group), tuple(failures))
+            group, failures, rows = [], [], 0
+    if group or failures:
+        yield TelemetryBatch(tuple(group), tuple(failures))
+
+
+def _histories(
+    provider: Provider, start: datetime, end: datetime
+) -> Iterator[tuple[LocationHistory, FetchFailure | None]]:
+    """The window's histories, one per vehicle and day range (or carried over), each with the
+    failure of its range if it failed (see the module doc)."""
     settings = _settings(provider)
     client = provider.client()
     endpoint = provider.endpoint("vehicle_locations")
@@ -314,7 +344,7 @@ def fetch_locations(
     by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
         if vehicle.id is None:
-            yield TelemetryBatch(LocationHistory(vehicle, first, last, start, end, False, ()))
+            yield LocationHistory(vehicle, first, last, start, end, False, ()), None
             continue
         by_id[vehicle.id] = vehicle
         kept = held.get(vehicle.id)
@@ -336,14 +366,14 @@ def fetch_locations(
     # whose request fails contributes nothing to the window, as before there was a carry.
     carried = {vehicle_id: kept for vehicle_id, kept in held.items() if vehicle_id in by_id}
 
-    def release(vehicle: RosterVehicle) -> Iterator[TelemetryBatch[LocationHistory]]:
+    def release(vehicle: RosterVehicle) -> Iterator[tuple[LocationHistory, None]]:
         kept = carried.pop(vehicle.id or "", None)
         if kept is not None:
             history = placer.place(
                 vehicle, kept.last_day, kept.last_day, kept.metric, kept.records, kept.located
             )
             if history is not None:
-                yield TelemetryBatch(history)
+                yield history, None
 
     def work(task: tuple[RosterVehicle, date, date]) -> list[Breadcrumb]:
         vehicle, a, b = task
@@ -354,7 +384,7 @@ def fetch_locations(
         if error is None:
             history = placer.place(vehicle, a, b, vehicle.metric_units, future.result())
             if history is not None:
-                yield TelemetryBatch(history)
+                yield history, None
             yield from release(vehicle)
         elif isinstance(error, FthError):
             failed.add(vehicle.id or "")
@@ -362,7 +392,7 @@ def fetch_locations(
             log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
             failure = FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}")
             empty = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, [])
-            yield TelemetryBatch(empty, (failure,))
+            yield empty, failure
         else:
             raise error
     for vehicle_id in list(carried):  # nothing new to download for these (short windows)
@@ -408,25 +438,38 @@ def _floats(values: list[int | float | None]) -> pa.Array:
     return pa.array(values, type=pa.float64())
 
 
-def flatten_locations(history: LocationHistory) -> dict[str, Any]:
-    """Unified-schema columns of the breadcrumbs of ``history`` inside its window, plus a
-    ``reason`` column for the bad records (see the module doc)."""
-    vehicle = history.vehicle
-    if vehicle.id is None:
+def flatten_locations(histories: LocationHistory | Sequence[LocationHistory]) -> dict[str, Any]:
+    """Unified-schema columns of the breadcrumbs of ``histories`` (one, or a batch's group)
+    inside their windows, plus a ``reason`` column for the bad records (see the module doc).
+
+    The group is flattened as one: every per-location step runs once over all its vehicles'
+    breadcrumbs, and the per-vehicle values (id, VIN, fleet number, units, window) are spread
+    to their rows by index.
+    """
+    group = [histories] if isinstance(histories, LocationHistory) else list(histories)
+    if len(group) == 1 and group[0].vehicle.id is None:
+        vehicle = group[0].vehicle
         return {
             "vin": [vehicle.vin],
             "fleet_number": [vehicle.fleet_number],
             REASON: [MISSING_VEHICLE_ID],
         }
-    records = as_breadcrumbs(history.records)
-    times = history.located
+    parts = [as_breadcrumbs(h.records) for h in group]
+    records = [record for part in parts for record in part]
+    owner = np.repeat(np.arange(len(group)), [len(part) for part in parts])
+    known = [h.located for h in group]
     # The texts are needed to parse, and to quote the unreadable ones; fetch parsed them.
     texts = None
-    if times is None or times.null_count:
+    if any(times is None for times in known):
         texts = pa.array([r.located_at for r in records], type=pa.string())
-        times = parse_timestamps(texts) if times is None else times
+        times = parse_timestamps(texts)
+    else:
+        times = pa.concat_arrays(known) if known else pa.array([], _TIMESTAMP)
+        if times.null_count:
+            texts = pa.array([r.located_at for r in records], type=pa.string())
     us = times.cast(pa.int64()).fill_null(0).to_numpy()
-    low, high = _us(history.start), _us(history.end)
+    low = np.array([_us(h.start) for h in group], dtype=np.int64)[owner]
+    high = np.array([_us(h.end) for h in group], dtype=np.int64)[owner]
     untimed = np.asarray(times.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     inside = ((us >= low) & (us < high)) | untimed
     if not inside.all():
@@ -435,15 +478,21 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
         index = pa.array(keep)
         times = times.take(index)
         texts = texts.take(index) if texts is not None else None
+        owner = owner[keep]
     n = len(records)
+    rows = pa.array(owner, type=pa.int64())
+
+    def per_vehicle(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pa.array(values, type=kind).take(rows)
 
     speed = _floats([r.speed for r in records])
     odometer = pc.coalesce(
         _floats([r.true_odometer for r in records]), _floats([r.odometer for r in records])
     )
-    if history.metric:
-        speed = pc.divide(speed, KM_PER_MILE)
-        odometer = pc.divide(odometer, KM_PER_MILE)
+    metric = per_vehicle([h.metric for h in group], pa.bool_())
+    if pc.any(metric).as_py():
+        speed = pc.if_else(metric, pc.divide(speed, KM_PER_MILE), speed)
+        odometer = pc.if_else(metric, pc.divide(odometer, KM_PER_MILE), odometer)
     kinds = pa.array([r.type for r in records], type=pa.string())
     unknown = pc.and_(kinds.is_valid(), pc.invert(pc.is_in(kinds, value_set=_KNOWN_TYPES)))
     speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -452,10 +501,11 @@ def flatten_locations(history: LocationHistory) -> dict[str, Any]:
     time_reasons = (
         timestamp_reasons(texts, times) if texts is not None else pa.nulls(n, pa.string())
     )
+    vehicles = [h.vehicle for h in group]
     return {
-        "provider_vehicle_id": pa.array([vehicle.id] * n, type=pa.string()),
-        "vin": pa.array([vehicle.vin] * n, type=pa.string()),
-        "fleet_number": pa.array([vehicle.fleet_number] * n, type=pa.string()),
+        "provider_vehicle_id": per_vehicle([v.id for v in vehicles], pa.string()),
+        "vin": per_vehicle([v.vin for v in vehicles], pa.string()),
+        "fleet_number": per_vehicle([v.fleet_number for v in vehicles], pa.string()),
         "timestamp": times,
         "latitude": _floats([r.lat for r in records]),
         "longitude": _floats([r.lon for r in records]),

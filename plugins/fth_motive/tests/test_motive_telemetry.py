@@ -16,13 +16,13 @@ import fth_motive
 from fth_core.config import ProviderConfig
 from fth_core.hookspecs import ProviderSpec, TelemetryBatch
 from fth_core.provider import Provider
-from fth_core.schema import TELEMETRY_SCHEMA
+from fth_core.schema import TELEMETRY_SCHEMA, concat_telemetry, split_quarantined
 from fth_core.sim import Fault, Fleet, SimServer
 from fth_core.telemetry import FlatBatch, fetch_telemetry
 from fth_core.testing import assert_same_telemetry
 from fth_motive.endpoints import MOTIVE
 from fth_motive.simulator import MotiveSimulator
-from fth_motive.telemetry import request_days, split_days
+from fth_motive.telemetry import fetch_locations, flatten_locations, request_days, split_days
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
 Connect = Callable[..., Provider]
@@ -117,6 +117,20 @@ def test_consecutive_windows_of_one_provider_download_each_day_once_and_equal_gr
     # The padding days of one window are carried into the next, not downloaded again.
     for vehicle_ranges in _location_requests(server).values():
         assert _days(vehicle_ranges) == _days([(date(2026, 3, 1), date(2026, 3, 5))])
+
+
+def test_a_batch_groups_many_vehicles_and_flattens_as_each_would_alone(
+    simulate: Simulate, connect: Connect, fleet: Fleet
+) -> None:
+    _, server = simulate()
+    batches = list(fetch_locations(connect(server), *WINDOW))
+    groups = [batch.items for batch in batches]
+    assert len(groups) < len(fleet.vehicles)  # several vehicles a batch
+    assert len({h.metric for group in groups for h in group}) == 2  # mixed units in a group
+    for group in groups:
+        one_by_one = [split_quarantined(flatten_locations(h), "motive")[0] for h in group]
+        together, _ = split_quarantined(flatten_locations(group), "motive")
+        assert_same_telemetry(together, concat_telemetry(one_by_one))
 
 
 def test_a_window_that_does_not_follow_the_last_one_downloads_its_own_days(
