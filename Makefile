@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck pytest demo bench bench-quick bench-micro clean
 
 $(STAMP): pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,22 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
-test: lint typecheck pytest
+test: lint typecheck pytest bench-quick
 
 demo: $(STAMP)
 	$(BIN)/fth demo
 
+# The four scenarios of bench/scenarios.py (A: at the rate limit, B: CPU per row, C: incremental
+# cost against history, D: memory against backfill length), PASS/FAIL against their targets.
 bench: $(STAMP)
+	$(BIN)/python bench/scenarios.py --results bench/results.json
+
+# The same scenarios shrunk to a smoke run: they complete and store exactly the ground truth.
+bench-quick: $(STAMP)
+	$(BIN)/python bench/scenarios.py --quick
+
+# Component benchmarks: fleet generation, fetch, decode, Samsara's join.
+bench-micro: $(STAMP)
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

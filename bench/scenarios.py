@@ -52,9 +52,11 @@ class Sizes:
     a_vehicles: int = 200
     a_days: int = 7
     a_latency_ms: float = 100.0
-    b_vehicles: int = 100
+    b_vehicles: int = 105  # 1.0M GPS points over both providers
     b_days: int = 7
+    b_repeats: int = 3
     c_vehicles: int = 10
+    c_history: tuple[int, int] = (7, 365)
     c_repeats: int = 3
     d_vehicles: int = 20
     d_days: tuple[int, int] = (7, 90)
@@ -66,7 +68,9 @@ QUICK = Sizes(
     a_latency_ms=10.0,
     b_vehicles=3,
     b_days=2,
+    b_repeats=1,
     c_vehicles=2,
+    c_history=(2, 20),
     c_repeats=1,
     d_vehicles=2,
     d_days=(2, 5),
@@ -194,25 +198,33 @@ class Backfill:
     simulator_cpu: dict[str, float]
 
 
-def _backfill(tmp: Path, tag: str, vehicles: int, days: int) -> Backfill:
-    """``fth run`` of ``days`` from DAY0 on an empty dataset, no latency, no quotas."""
+def _backfill(tmp: Path, tag: str, vehicles: int, days: int, repeats: int = 1) -> Backfill:
+    """``fth run`` of ``days`` from DAY0 on an empty dataset, no latency, no quotas; with
+    ``repeats``, the run using the least CPU of that many (each on an empty dataset), since
+    CPU time on a shared machine varies by a fifth from run to run."""
     end = DAY0 + timedelta(days=days)
     specs = [
         SimSpec(name, vehicles, seed, end + timedelta(days=3))
         for name, seed in (("motive", 21), ("samsara", 22))
     ]
     with Simulators(specs) as sims:
-        dataset = tmp / f"{tag}-dataset"
-        config = sims.write_config(
-            tmp / f"{tag}.yaml",
-            dataset,
-            {name: _no_quota() for name in sims.specs},
-            default_start_date=DAY0.date().isoformat(),
-        )
-        run = run_fth(config, "--end", end.isoformat())
-        cpu = {name: stats.cpu_seconds for name, stats in sims.stats().items()}
-        comparison = compare(dataset, sims.truth(DAY0, end, tmp))
-    return Backfill(run, comparison, cpu)
+        runs = []
+        for attempt in range(repeats):
+            dataset = tmp / f"{tag}-dataset-{attempt}"
+            config = sims.write_config(
+                tmp / f"{tag}.yaml",
+                dataset,
+                {name: _no_quota() for name in sims.specs},
+                default_start_date=DAY0.date().isoformat(),
+            )
+            if attempt == 0:
+                sims.reset()
+            runs.append((run_fth(config, "--end", end.isoformat()), dataset))
+            if attempt == 0:  # the simulators' cost of serving one run
+                cpu = {name: stats.cpu_seconds for name, stats in sims.stats().items()}
+        truth = sims.truth(DAY0, end, tmp)
+    run, dataset = min(runs, key=lambda pair: pair[0].cpu_seconds)
+    return Backfill(run, compare(dataset, truth), cpu)
 
 
 def _simulator_cpu(result: Result, cpu: dict[str, float]) -> None:
@@ -226,10 +238,10 @@ def scenario_b(sizes: Sizes, tmp: Path) -> Result:
         f"B. CPU-bound: {sizes.b_vehicles} vehicles per provider, {sizes.b_days} days, "
         "no latency, no quotas"
     )
-    done = _backfill(tmp, "b", sizes.b_vehicles, sizes.b_days)
+    done = _backfill(tmp, "b", sizes.b_vehicles, sizes.b_days, sizes.b_repeats)
     run = done.run
     result.line("rows written", int(run.summary.get("rows_written", 0)))
-    result.line("fth CPU s (user + sys)", round(run.cpu_seconds, 2))
+    result.line(f"fth CPU s (user + sys, best of {sizes.b_repeats})", round(run.cpu_seconds, 2))
     rate = done.comparison.stored / run.cpu_seconds
     result.line("rows per CPU-second", round(rate))
     result.line("peak RSS MB", round(run.peak_rss / MB, 1))
@@ -255,7 +267,7 @@ def _history(sims: Simulators, dataset: Path, days: int, tmp: Path) -> None:
 
 def scenario_c(sizes: Sizes, tmp: Path) -> Result:
     result = Result("C")
-    history = (7, 365)
+    history = sizes.c_history
     print(
         f"C. Incremental: a 1-day run (1-day lookback) on {history[0]} and {history[1]} days "
         f"of history, {sizes.c_vehicles} vehicles per provider, best of {sizes.c_repeats}"
@@ -297,7 +309,7 @@ def scenario_c(sizes: Sizes, tmp: Path) -> Result:
     ratio = times[history[1]] / times[history[0]]
     result.line("ratio", round(ratio, 3))
     result.exact = exact
-    return _verdict(result, ratio <= 1.2, "365-day / 7-day time <= 1.2")
+    return _verdict(result, ratio <= 1.2, f"{history[1]}-day / {history[0]}-day time <= 1.2")
 
 
 # -- D ---------------------------------------------------------------------------------------
