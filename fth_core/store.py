@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -55,7 +56,6 @@ from fth_core.schema import (
     REASON,
     TELEMETRY_SCHEMA,
     concat_telemetry,
-    sort_telemetry,
 )
 
 if TYPE_CHECKING:
@@ -130,20 +130,37 @@ def _atomic_write(path: Path, write: Any, kind: str) -> None:
     _fsync_dir(path.parent)
 
 
-def dedupe_latest(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
-    """Keep the last row of each ``keys`` value (later rows are later fetches)."""
+def latest_sorted(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
+    """The last row of each ``keys`` value (later rows are later fetches), in key order.
+
+    One sort does both jobs: rows ordered by key, and within a key latest first, so the rows
+    to keep are those whose key differs from the row before (nulls equal to nulls).
+    """
     if table.num_rows == 0:
         return table
-    seq = pa.array(range(table.num_rows), type=pa.int64())
-    # Plain types: Arrow cannot group dictionary columns whose chunks differ in dictionary.
-    plain = {
-        key: pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
-        for key in keys
-        for column in (table.column(key),)
-    }
-    keyed = pa.table(plain).append_column(_SEQ, seq)
-    last = keyed.group_by(list(keys), use_threads=False).aggregate([(_SEQ, "max")])
-    return table.filter(pc.is_in(seq, value_set=last.column(f"{_SEQ}_max")))
+    seq = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    # Plain types: Arrow cannot sort dictionary columns whose chunks differ in dictionary.
+    plain = pa.table(
+        {
+            key: pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
+            for key in keys
+            for column in (table.column(key),)
+        }
+    ).append_column(_SEQ, seq)
+    order = pc.sort_indices(
+        plain, sort_keys=[*((key, "ascending") for key in keys), (_SEQ, "descending")]
+    )
+    ranked = plain.select(list(keys)).take(order)
+    new_key = pa.array(np.zeros(table.num_rows - 1, dtype=bool))
+    for key in keys:
+        column = ranked.column(key)
+        after, before = column.slice(1), column.slice(0, table.num_rows - 1)
+        one_null = pc.xor(pc.is_null(after), pc.is_null(before))
+        new_key = pc.or_(
+            new_key, pc.or_(pc.fill_null(pc.not_equal(after, before), False), one_null)
+        )
+    keep = pa.concat_arrays([pa.array([True]), pc.cast(new_key, pa.bool_()).combine_chunks()])
+    return table.take(order.filter(keep))
 
 
 def _by_day(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date, pa.Table]]:
@@ -166,7 +183,7 @@ def _merge_file(
     """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``keys``, latest
     kept, sorted) and replace it atomically; returns the row counts before and after."""
     existing = pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
-    merged = sort_telemetry(dedupe_latest(concat_telemetry([existing, incoming], schema), keys))
+    merged = latest_sorted(concat_telemetry([existing, incoming], schema), keys)
     _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, compression="zstd"), kind)
     return existing.num_rows, merged.num_rows
 

@@ -242,3 +242,20 @@ def test_quarantined_rows_are_filed_by_date_and_those_without_a_time_under_the_g
         "date=2026-03-03": ["missing vehicle id"],
         "date=2026-02-28": ["unparseable timestamp 'x'"],
     }
+
+
+def test_latest_sorted_keeps_the_last_of_each_key_in_key_order_and_nulls_equal_nulls() -> None:
+    table = pa.table(
+        {
+            "vehicle": ["b", "a", None, "b", None, None],
+            "reason": ["x", "x", "y", "x", "y", "z"],
+            "fetch": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    kept = store_module.latest_sorted(table, ("vehicle", "reason"))
+    assert kept.to_pylist() == [
+        {"vehicle": "a", "reason": "x", "fetch": 2},
+        {"vehicle": "b", "reason": "x", "fetch": 4},  # the later of the two b/x
+        {"vehicle": None, "reason": "y", "fetch": 5},  # null keys match each other
+        {"vehicle": None, "reason": "z", "fetch": 6},
+    ]
