@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import resource
 import subprocess
 import sys
@@ -213,15 +212,40 @@ class FthRun:
     stderr: str
 
 
+# Measures one command from a small interpreter of its own. Linux keeps, in a child's peak
+# RSS, what the process it was forked from held before exec: forked straight from this
+# script (which holds ground-truth tables) fth would report this script's size, not its own.
+_MEASURE = """
+import json, os, sys
+report, command = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execv(command[0], command)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    json.dump({"exit": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime,
+               "peak_rss": usage.ru_maxrss * 1024}, out)
+"""
+
+
 def run_fth(config: Path, *args: str) -> FthRun:
     """Run ``fth run -c config --json *args`` and measure that process alone."""
     command = [sys.executable, "-m", "fth_core.cli", "run", "-c", str(config), "--json", *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        report = Path(folder) / "usage.json"
         began = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
+        subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(report), *command],
+            stdout=out,
+            stderr=err,
+            check=True,
+        )
         wall = time.perf_counter() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
+        usage = json.loads(report.read_text())
         out.seek(0)
         err.seek(0)
         text, errors = out.read().decode(), err.read().decode()
@@ -230,10 +254,10 @@ def run_fth(config: Path, *args: str) -> FthRun:
     except ValueError:
         summary = {}  # a failed run prints its error on stderr instead
     return FthRun(
-        exit_code=process.returncode,
+        exit_code=usage["exit"],
         wall_seconds=wall,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        cpu_seconds=usage["cpu"],
+        peak_rss=usage["peak_rss"],
         summary=summary,
         stderr=errors,
     )
