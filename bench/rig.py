@@ -22,18 +22,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from fth_core.schema import DEDUP_KEY
+from fth_core.closing import Closing
 from fth_core.sim import Fleet, SimServer, SimulatedProvider
 from fth_core.store import DatasetStore
-from fth_core.testing import assert_same_telemetry
+from fth_core.testing import assert_same_telemetry, row_keys
 
 __all__ = ["FthRun", "ServerQuota", "SimSpec", "SimStats", "Simulators", "compare", "run_fth"]
 
@@ -128,8 +127,8 @@ def _serve(spec: SimSpec, conn: Connection) -> None:
                 )
 
 
-class Simulators:
-    """The scenario's simulators, each in its own process; a context manager."""
+class Simulators(Closing):
+    """The scenario's simulators, each in its own process; ``with`` starts and stops them."""
 
     def __init__(self, specs: list[SimSpec]) -> None:
         self.specs = {spec.provider: spec for spec in specs}
@@ -137,7 +136,7 @@ class Simulators:
         self._children: list[Any] = []
         self.urls: dict[str, tuple[str, str]] = {}
 
-    def __enter__(self) -> Simulators:
+    def __enter__(self) -> Self:
         spawn = multiprocessing.get_context("spawn")
         for name, spec in self.specs.items():
             self._pipes[name], child_end = spawn.Pipe()
@@ -147,12 +146,7 @@ class Simulators:
         self.urls = {name: pipe.recv() for name, pipe in self._pipes.items()}
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         for pipe in self._pipes.values():
             pipe.send(("stop",))
         for child in self._children:
@@ -279,15 +273,10 @@ class Comparison:
         return not (self.lost or self.extra or self.duplicates or self.mismatch)
 
 
-def _keys(table: pa.Table) -> pa.Array:
-    columns = [table.column(name).cast(pa.string()) for name in DEDUP_KEY]
-    return pc.binary_join_element_wise(*columns, "|")
-
-
 def compare(dataset: Path, truth: pa.Table, days: tuple[date, date] | None = None) -> Comparison:
     """``dataset`` (or its partitions of the inclusive UTC ``days``) against ``truth``."""
     stored = DatasetStore(dataset).read(*(days or (None, None)))
-    stored_keys, truth_keys = _keys(stored), _keys(truth)
+    stored_keys, truth_keys = row_keys(stored), row_keys(truth)
     mismatch = None
     try:
         assert_same_telemetry(stored, truth)

@@ -268,15 +268,14 @@ def concat_telemetry(tables: list[pa.Table], schema: pa.Schema = TELEMETRY_SCHEM
     return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
 
 
-def dedup_keys(table: pa.Table) -> pa.Table:
-    """The dedup key columns, decoded to plain types: Arrow cannot sort or group on
-    dictionary columns whose chunks carry different dictionaries."""
+def dedup_keys(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
+    """The ``keys`` columns (by default the dedup key), decoded to plain types: Arrow cannot
+    sort or group on dictionary columns whose chunks carry different dictionaries."""
+    columns = {name: table.column(name) for name in keys}
     return pa.table(
         {
-            name: pc.cast(table.column(name), pa.string())
-            if name == "provider"
-            else table.column(name)
-            for name in DEDUP_KEY
+            name: pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
+            for name, column in columns.items()
         }
     )
 

@@ -33,6 +33,7 @@ for the tests that kill a run there.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ from fth_core.schema import (
     REASON,
     TELEMETRY_SCHEMA,
     concat_telemetry,
+    dedup_keys,
 )
 
 if TYPE_CHECKING:
@@ -136,31 +138,24 @@ def latest_sorted(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
     One sort does both jobs: rows ordered by key, and within a key latest first, so the rows
     to keep are those whose key differs from the row before (nulls equal to nulls).
     """
-    if table.num_rows == 0:
+    if table.num_rows < 2:
         return table
     seq = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    # Plain types: Arrow cannot sort dictionary columns whose chunks differ in dictionary.
-    plain = pa.table(
-        {
-            key: pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column
-            for key in keys
-            for column in (table.column(key),)
-        }
-    ).append_column(_SEQ, seq)
+    plain = dedup_keys(table, keys).append_column(_SEQ, seq)
     order = pc.sort_indices(
         plain, sort_keys=[*((key, "ascending") for key in keys), (_SEQ, "descending")]
     )
-    ranked = plain.select(list(keys)).take(order)
-    new_key = pa.array(np.zeros(table.num_rows - 1, dtype=bool))
-    for key in keys:
-        column = ranked.column(key)
-        after, before = column.slice(1), column.slice(0, table.num_rows - 1)
-        one_null = pc.xor(pc.is_null(after), pc.is_null(before))
-        new_key = pc.or_(
-            new_key, pc.or_(pc.fill_null(pc.not_equal(after, before), False), one_null)
-        )
-    keep = pa.concat_arrays([pa.array([True]), pc.cast(new_key, pa.bool_()).combine_chunks()])
+    ranked = plain.select(list(keys)).take(order).combine_chunks()
+    new_key = functools.reduce(pc.or_, (_differs_from_previous(c) for c in ranked.columns))
+    keep = pa.concat_arrays([pa.array([True]), new_key.combine_chunks()])
     return table.take(order.filter(keep))
+
+
+def _differs_from_previous(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """For each value but the first, whether it differs from the one before (null = null)."""
+    after, before = column.slice(1), column.slice(0, len(column) - 1)
+    one_null = pc.xor(pc.is_null(after), pc.is_null(before))
+    return pc.or_(pc.fill_null(pc.not_equal(after, before), False), one_null)
 
 
 def _by_day(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date, pa.Table]]:

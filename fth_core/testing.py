@@ -48,6 +48,7 @@ __all__ = [
     "assert_same_quarantine",
     "assert_same_telemetry",
     "reason_kinds",
+    "row_keys",
     "simulated_provider",
 ]
 
@@ -80,6 +81,13 @@ def simulated_provider(
     return Provider(registry.spec(name), ProviderConfig.model_validate(settings), registry)
 
 
+def row_keys(table: pa.Table) -> pa.Array:
+    """Each row's ``(provider, provider_vehicle_id, timestamp)`` as one string, to count or
+    match rows by key."""
+    columns = [table.column(name).cast(pa.string()) for name in DEDUP_KEY]
+    return pc.binary_join_element_wise(*columns, "|")
+
+
 def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-6) -> None:
     """Fail with the first difference unless both tables hold the same rows (any order).
 
@@ -87,13 +95,7 @@ def assert_same_telemetry(actual: pa.Table, expected: pa.Table, rel: float = 1e-
     absolute floor), nulls in the same places. Duplicate keys in ``actual`` fail too.
     """
     assert actual.schema.names == expected.schema.names, "column names differ"
-    keys = pc.binary_join_element_wise(
-        actual.column("provider").cast(pa.string()),
-        actual.column("provider_vehicle_id"),
-        actual.column("timestamp").cast(pa.string()),
-        "|",
-    )
-    assert pc.count_distinct(keys).as_py() == actual.num_rows, (
+    assert pc.count_distinct(row_keys(actual)).as_py() == actual.num_rows, (
         "duplicate (provider, vehicle, timestamp) rows"
     )
     _assert_same_rows(sort_telemetry(actual), sort_telemetry(expected), rel)

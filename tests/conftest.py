@@ -31,7 +31,7 @@ def serve() -> Iterator[Callable[..., SimServer]]:
 
     yield start
     for server in servers:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture

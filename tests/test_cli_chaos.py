@@ -301,7 +301,7 @@ def test_api_keys_are_in_no_file_output_or_repr_after_chaotic_debug_runs(
         chaotic = run("chaotic")
         assert chaotic.returncode == 3, chaotic.stderr[-4000:]  # the garbled vehicle failed
         assert "illegal header line: bytearray(b'rejected key ***')" in chaotic.stdout
-        samsara_server.stop()  # Samsara down, and Motive's key wrong (its 401 quotes the key)
+        samsara_server.close()  # Samsara down, and Motive's key wrong (its 401 quotes the key)
         failing = run("failing", "--json", MOTIVE_API_KEY=WRONG_KEY)
         assert failing.returncode == 1, failing.stderr[-4000:]
         assert "Traceback" in failing.stderr, "--debug shows the traceback"

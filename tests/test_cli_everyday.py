@@ -138,7 +138,7 @@ def down_url(fleet: Fleet) -> str:
     """The address of a Samsara simulator that has been stopped: connections are refused."""
     server = SimServer(SamsaraSimulator(fleet, as_of=AS_OF)).start()
     url = server.base_url
-    server.stop()
+    server.close()
     return url
 
 

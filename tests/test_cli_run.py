@@ -190,7 +190,7 @@ def test_a_provider_down_for_a_run_keeps_its_state_exits_3_and_the_next_run_fill
     samsara_through = day1 if earlier_run else DAY0
     assert (samsara_state is not None) is earlier_run
     port = sims.samsara_server.port
-    sims.samsara_server.stop()
+    sims.samsara_server.close()
 
     down = fth("run", "-c", config, "--end", "2026-03-04", cwd=sims.tmp)
     assert down.returncode == 3, down.stderr

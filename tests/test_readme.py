@@ -38,7 +38,7 @@ def test_every_python_example_in_the_readme_runs(capsys: object) -> None:
         for name in ("motive_server", "samsara_server"):
             server = namespace.get(name)
             if server is not None:
-                server.stop()  # type: ignore[attr-defined]
+                server.close()  # type: ignore[attr-defined]
     summary = namespace["summary"]
     assert summary.status == "ok"  # type: ignore[attr-defined]
     assert summary.rows_written > 0  # type: ignore[attr-defined]

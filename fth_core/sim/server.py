@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from fth_core.closing import Closing
 from fth_core.sim.wire import SimRequest, SimResponse
 
 __all__ = ["Chaos", "Fault", "InjectedFault", "LoggedRequest", "SimServer"]
@@ -163,8 +163,8 @@ class _TokenBucket:
             return (1 - self.tokens) / self.rate
 
 
-class SimServer:
-    """A loopback HTTP server around ``handler``; use as a context manager.
+class SimServer(Closing):
+    """A loopback HTTP server around ``handler``; ``with`` starts it and closes it.
 
     :param latency_ms: added before every answer.
     :param rate_limit: requests/s the server accepts (token bucket with ``burst``); beyond it
@@ -225,22 +225,16 @@ class SimServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Stop serving (a closed server can be started again)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     @property
     def port(self) -> int:

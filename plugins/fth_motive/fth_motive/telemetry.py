@@ -340,7 +340,7 @@ def _histories(
     carry.until, carry.held = None, {}  # spent, whatever happens below
     placer = _Placer(start, end)
     failed: set[str] = set()
-    tasks = []
+    tasks: list[tuple[str, date, date]] = []
     by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
         if vehicle.id is None:
@@ -349,9 +349,8 @@ def _histories(
         by_id[vehicle.id] = vehicle
         kept = held.get(vehicle.id)
         since = first if kept is None else max(first, kept.last_day + _ONE_DAY)
-        tasks += [
-            (vehicle, a, b) for a, b in split_days(since, last, settings.max_days_per_request)
-        ]
+        ranges = split_days(since, last, settings.max_days_per_request)
+        tasks += [(vehicle.id, a, b) for a, b in ranges]
     log.debug(
         "motive: %d vehicles, %d range(s) within %s..%s for %s..%s (%d vehicles carried over)",
         len(roster),
@@ -366,29 +365,35 @@ def _histories(
     # whose request fails contributes nothing to the window, as before there was a carry.
     carried = {vehicle_id: kept for vehicle_id, kept in held.items() if vehicle_id in by_id}
 
-    def release(vehicle: RosterVehicle) -> Iterator[tuple[LocationHistory, None]]:
-        kept = carried.pop(vehicle.id or "", None)
+    def release(vehicle_id: str) -> Iterator[tuple[LocationHistory, None]]:
+        kept = carried.pop(vehicle_id, None)
         if kept is not None:
             history = placer.place(
-                vehicle, kept.last_day, kept.last_day, kept.metric, kept.records, kept.located
+                by_id[vehicle_id],
+                kept.last_day,
+                kept.last_day,
+                kept.metric,
+                kept.records,
+                kept.located,
             )
             if history is not None:
                 yield history, None
 
-    def work(task: tuple[RosterVehicle, date, date]) -> list[Breadcrumb]:
-        vehicle, a, b = task
-        return fetch_days(client, endpoint, vehicle, a, b)
+    def work(task: tuple[str, date, date]) -> list[Breadcrumb]:
+        vehicle_id, a, b = task
+        return fetch_days(client, endpoint, by_id[vehicle_id], a, b)
 
-    for (vehicle, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
+    for (vehicle_id, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
+        vehicle = by_id[vehicle_id]
         error = future.exception()
         if error is None:
             history = placer.place(vehicle, a, b, vehicle.metric_units, future.result())
             if history is not None:
                 yield history, None
-            yield from release(vehicle)
+            yield from release(vehicle_id)
         elif isinstance(error, FthError):
-            failed.add(vehicle.id or "")
-            carried.pop(vehicle.id or "", None)
+            failed.add(vehicle_id)
+            carried.pop(vehicle_id, None)
             log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
             failure = FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}")
             empty = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, [])
@@ -396,7 +401,7 @@ def _histories(
         else:
             raise error
     for vehicle_id in list(carried):  # nothing new to download for these (short windows)
-        yield from release(by_id[vehicle_id])
+        yield from release(vehicle_id)
     for vehicle_id in failed:
         placer.forget(vehicle_id)
     carry.until, carry.held = end, placer.carry

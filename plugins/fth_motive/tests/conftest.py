@@ -61,7 +61,7 @@ def simulate(fleet: Fleet) -> Iterator[Callable[..., tuple[MotiveSimulator, SimS
 
     yield start
     for running in servers:
-        running.stop()
+        running.close()
 
 
 @pytest.fixture
