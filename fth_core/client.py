@@ -52,6 +52,7 @@ from fth_core.errors import (
 from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
 from fth_core.ratelimit import RateGovernor
+from fth_core.transport import direct_transport
 
 __all__ = ["BodyDecoder", "ClientStats", "TelemetryClient", "parse_retry_after"]
 
@@ -175,6 +176,7 @@ class TelemetryClient(Closing):
             register_secret(value.split(" ", 1)[-1])
         connect, read = timeout
         limit = self.governor.max_concurrency
+        verify = _ssl_context(verify_ssl, use_truststore)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -184,8 +186,9 @@ class TelemetryClient(Closing):
             },
             timeout=httpx.Timeout(read, connect=connect),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            verify=_ssl_context(verify_ssl, use_truststore),
+            verify=verify,
             proxy=proxy,
+            transport=direct_transport(verify, proxy),
             trust_env=True,
             follow_redirects=False,
         )
