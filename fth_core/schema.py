@@ -13,6 +13,7 @@ their ``reason``: :data:`QUARANTINE_SCHEMA`.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -312,8 +313,10 @@ def split_invalid(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     bad_state = pc.and_(state.is_valid(), pc.invert(known))
     rules.append((value_reasons("unknown engine state", state, bad_state), bad_state))
 
+    bad = functools.reduce(pc.or_, (mask for _, mask in rules))
+    if not pc.any(bad).as_py():  # as in most windows: no reason to write, no rows to copy
+        return table, QUARANTINE_SCHEMA.empty_table()
     reason = pa.nulls(table.num_rows, pa.string())
     for text, mask in reversed(rules):
         reason = pc.if_else(mask, text, reason)
-    bad = pc.is_valid(reason)
     return table.filter(pc.invert(bad)), _quarantined(table.filter(bad), pc.filter(reason, bad))

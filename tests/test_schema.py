@@ -38,6 +38,17 @@ def test_a_null_engine_state_is_stored_and_an_unknown_one_set_aside_with_its_val
     assert bad.column("engine_state").to_pylist() == ["Standby", "Idle"]
 
 
+def test_a_table_without_bad_rows_is_kept_whole_and_sets_nothing_aside() -> None:
+    table = enforce_telemetry_schema(
+        {"provider_vehicle_id": ["1", "2"], "timestamp": [T0] * 2, "engine_state": ["On", None]},
+        provider="acme",
+    )
+    valid, bad = split_invalid(table)
+    assert valid.equals(table)
+    assert bad.schema.equals(QUARANTINE_SCHEMA)
+    assert bad.num_rows == 0
+
+
 def test_rows_a_flatten_gives_a_reason_are_set_aside_even_without_their_keys() -> None:
     stored, set_aside = split_quarantined(
         {

@@ -259,3 +259,46 @@ def test_latest_sorted_keeps_the_last_of_each_key_in_key_order_and_nulls_equal_n
         {"vehicle": None, "reason": "y", "fetch": 5},  # null keys match each other
         {"vehicle": None, "reason": "z", "fetch": 6},
     ]
+
+
+def test_latest_sorted_orders_times_and_chunked_dictionaries_as_arrow_sorts_them() -> None:
+    early, late = datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)
+    stamps = pa.array([T0, None, late, T0, None, early], pa.timestamp("us", tz="UTC"))
+    # Chunks with dictionaries of their own, in different orders.
+    providers = pa.chunked_array(
+        [pa.array(names).dictionary_encode() for names in (["b", "a", "b"], ["a", "b", "b"])]
+    )
+    table = pa.table({"provider": providers, "timestamp": stamps, "fetch": list(range(6))})
+    kept = store_module.latest_sorted(table, ("provider", "timestamp"))
+    assert kept.to_pylist() == [
+        {"provider": "a", "timestamp": T0, "fetch": 3},
+        {"provider": "a", "timestamp": None, "fetch": 1},
+        {"provider": "b", "timestamp": early, "fetch": 5},
+        {"provider": "b", "timestamp": T0, "fetch": 0},
+        {"provider": "b", "timestamp": late, "fetch": 2},
+        {"provider": "b", "timestamp": None, "fetch": 4},
+    ]
+    # Keys spanning more than int64 holds (years 1 to 9999 in microseconds, then two columns
+    # more) are renumbered on the way, never overflowed.
+    text = table.set_column(0, "provider", providers.cast(pa.string()))  # Arrow sorts no dicts
+    wide = text.append_column("vehicle", pa.array(["x", "y"] * 3))
+    keys = ("provider", "timestamp", "vehicle", "fetch")
+    assert (
+        store_module.latest_sorted(wide, keys).to_pylist()
+        == wide.sort_by([(key, "ascending") for key in keys]).to_pylist()
+    )
+
+
+def test_partitions_read_the_same_with_duckdb_and_polars(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    polars = pytest.importorskip("polars")
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.5), ("2", T0 - timedelta(minutes=1), 2.25), ("1", T0, 3.0)))
+    files = str(tmp_path / "date=*" / "*.parquet")
+    expected = [("1", T0, 3.0), ("2", T0 - timedelta(minutes=1), 2.25)]
+    query = "SELECT provider_vehicle_id, timestamp, speed_mph FROM read_parquet(?) ORDER BY 1"
+    assert duckdb.execute(query, [files]).fetchall() == expected
+    frame = polars.read_parquet(files).sort("provider_vehicle_id")
+    assert list(frame.select("provider_vehicle_id", "timestamp", "speed_mph").iter_rows()) == (
+        expected
+    )
