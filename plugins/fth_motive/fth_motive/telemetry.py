@@ -11,12 +11,18 @@ Fetch (:func:`fetch_locations`)
        into the next window). The breadcrumbs already downloaded that lie at or after the
        window's end are carried to the next window of the same :class:`Provider` (see
        :class:`_Carry`), so each day is downloaded once per run, not three times.
-    3. Each answer is decoded straight into the msgspec Structs of :mod:`fth_motive.wire` (no
-       dict and no pydantic model per point) and yielded as one
-       :class:`~fth_core.hookspecs.TelemetryBatch` of :class:`LocationHistory`. A range that
-       fails is yielded as a batch whose ``failures`` name the vehicle; the other vehicles
-       still arrive. A roster vehicle without an id cannot be asked for: it is yielded as a
-       batch without records, which flatten turns into one quarantined row naming it.
+    3. The pool's threads only wait on the network: each answer is read on the caller's thread
+       (:func:`read_days`), decoded straight into the msgspec Structs of :mod:`fth_motive.wire`
+       (no dict and no pydantic model per point) and at once turned into Arrow columns
+       (:func:`breadcrumb_columns`), the only Python work per point. Decoding on the pool
+       would gain nothing (the GIL runs one thread at a time) and cost CPU: threads taking
+       turns evict each other's answers from the cache.
+    4. The histories (a vehicle's columns for a day range, or carried over) are grouped into
+       :class:`~fth_core.hookspecs.TelemetryBatch` es; what goes into the carry is picked once
+       a batch, and flatten trims the batch to the window. A range that fails is yielded with
+       ``failures`` naming the vehicle; the other vehicles still arrive. A roster vehicle
+       without an id cannot be asked for: it is yielded as a batch without records, which
+       flatten turns into one quarantined row naming it.
 
 Units
     Motive does not say whether ``X-Metric-Units`` or the vehicle's own ``metric_units``
@@ -25,11 +31,10 @@ Units
     and miles.
 
 Flatten (:func:`flatten_locations`)
-    Columns are built from the Structs (by attribute) with list comprehensions and pyarrow:
-    timestamps to UTC (offsets too), the window trimmed to ``[start, end)``, the odometer from
-    ``true_odometer`` falling back to ``odometer``, the driver's id and ``"First Last"``, VIN
-    and fleet number from the roster, and ``engine_state`` from
-    :func:`fth_motive.conventions.engine_states`.
+    Arrow and numpy over a whole batch's columns: timestamps to UTC (offsets too), the window
+    trimmed to ``[start, end)``, the odometer from ``true_odometer`` falling back to
+    ``odometer``, the driver's id and ``"First Last"``, VIN and fleet number from the roster,
+    and ``engine_state`` from :func:`fth_motive.conventions.engine_states`.
 
 Bad records (a ``reason`` column sends them to the quarantine)
     * a ``located_at`` missing or unparseable: ``"missing timestamp"`` / ``"unparseable
@@ -52,16 +57,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
-from fth_core.errors import FthError
+from fth_core.errors import FthError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
@@ -85,6 +93,7 @@ from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, BreadcrumbDriver
 __all__ = [
     "LocationHistory",
     "RosterVehicle",
+    "breadcrumb_columns",
     "fetch_locations",
     "flatten_locations",
     "request_days",
@@ -97,6 +106,7 @@ _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
 _KNOWN_TYPES = pa.array(LOCATION_TYPES, type=pa.string())
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+Mask = npt.NDArray[np.bool_]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -125,12 +135,11 @@ class RosterVehicle:
 class LocationHistory:
     """The items of one telemetry batch: a vehicle's raw breadcrumbs for whole days.
 
-    ``records`` are the unwrapped ``vehicle_location`` s as decoded (:class:`Breadcrumb` s;
-    dicts of the same shape are accepted too), for the days
-    ``first_day``..``last_day`` (inclusive), which may reach beyond the window; ``metric``
-    records the units that were requested. Flatten keeps only ``[start, end)``. ``located``,
-    when fetch has parsed them already, are the records' ``located_at`` as timestamps. A
-    vehicle without an id has no records: it could not be asked for any.
+    ``records`` are its ``vehicle_location`` s for the days ``first_day``..``last_day``
+    (inclusive), which may reach beyond the window: as fetch keeps them, the columns of
+    :func:`breadcrumb_columns`; or as decoded (:class:`Breadcrumb` s; dicts of the same shape
+    are accepted too). ``metric`` records the units that were requested. Flatten keeps only
+    ``[start, end)``. A vehicle without an id has no records: it could not be asked for any.
     """
 
     vehicle: RosterVehicle
@@ -139,8 +148,85 @@ class LocationHistory:
     start: datetime
     end: datetime
     metric: bool
-    records: Sequence[Breadcrumb | Mapping[str, Any]]
-    located: pa.Array | None = None
+    records: pa.RecordBatch | Sequence[Breadcrumb | Mapping[str, Any]]
+
+
+# -- columns -----------------------------------------------------------------------------------
+
+# What breadcrumb_columns makes of an answer: ``located_at`` is kept as received too, for the
+# reason of an unreadable one to quote it.
+_COLUMNS = pa.schema(
+    [
+        ("located_at", pa.string()),
+        ("time", _TIMESTAMP),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        ("speed", pa.float64()),
+        ("bearing", pa.float64()),
+        ("odometer", pa.float64()),  # true_odometer, else odometer
+        ("type", pa.string()),
+        ("description", pa.string()),
+        ("driver_id", pa.string()),
+        ("driver_first_name", pa.string()),
+        ("driver_last_name", pa.string()),
+    ]
+)
+_NO_BREADCRUMBS = pa.RecordBatch.from_pylist([], schema=_COLUMNS)
+# What a breadcrumb without a driver reads as: every field null, like the missing driver.
+_NO_DRIVER = BreadcrumbDriver()
+
+
+def breadcrumb_columns(records: Sequence[Breadcrumb]) -> pa.RecordBatch:
+    """``records`` as one Arrow column per field flatten reads, in the units received:
+    ``located_at`` (as text and parsed: ``time``), ``lat``, ``lon``, ``speed``, ``bearing``,
+    ``odometer`` (``true_odometer``, else ``odometer``), ``type``, ``description`` and the
+    driver's ``driver_id`` (as text), ``driver_first_name`` and ``driver_last_name``.
+
+    Fetch calls it on each answer right after decoding it, while its Structs are still in the
+    CPU's cache: it is the only per-point Python work (one list per field); the carry and
+    flatten run in Arrow and numpy over whole batches.
+    """
+    located_at = pa.array([r.located_at for r in records], type=pa.string())
+    drivers = [r.driver or _NO_DRIVER for r in records]
+    odometers = [r.odometer if r.true_odometer is None else r.true_odometer for r in records]
+    return pa.RecordBatch.from_arrays(
+        [
+            located_at,
+            parse_timestamps(located_at),
+            _floats([r.lat for r in records]),
+            _floats([r.lon for r in records]),
+            _floats([r.speed for r in records]),
+            _floats([r.bearing for r in records]),
+            _floats(odometers),
+            pa.array([r.type for r in records], type=pa.string()),
+            pa.array([r.description for r in records], type=pa.string()),
+            _ids([d.id for d in drivers]),
+            pa.array([d.first_name for d in drivers], type=pa.string()),
+            pa.array([d.last_name for d in drivers], type=pa.string()),
+        ],
+        schema=_COLUMNS,
+    )
+
+
+def _columns(history: LocationHistory) -> pa.RecordBatch:
+    """A history's breadcrumbs as :func:`breadcrumb_columns` (fetch's already are)."""
+    records = history.records
+    if isinstance(records, pa.RecordBatch):
+        return records
+    return breadcrumb_columns(as_breadcrumbs(records))
+
+
+def _floats(values: list[int | float | None]) -> pa.Array:
+    return pa.array(values, type=pa.float64())
+
+
+def _ids(ids: list[int | str | None]) -> pa.Array:
+    """Driver ids as text, as ``str`` writes them. Arrow converts a list of integers (the usual
+    case) or of text at once; a mix of both, or an integer beyond 64 bits, goes one by one."""
+    try:
+        return pa.array(ids).cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if i is None else str(i) for i in ids], type=pa.string())
 
 
 # -- days --------------------------------------------------------------------------------------
@@ -205,29 +291,40 @@ def fetch_days(
     vehicle: RosterVehicle,
     first: date,
     last: date,
-) -> list[Breadcrumb]:
-    """One vehicle's breadcrumbs for ``first``..``last``, decoded as :class:`Breadcrumb` s.
+) -> tuple[str, bytes]:
+    """One vehicle's answer for ``first``..``last`` as received, with its request as errors
+    name it: :func:`read_days` decodes it, on the caller's thread (see the module doc).
 
     The request carries ``X-Metric-Units`` equal to the vehicle's own ``metric_units``.
     """
     params = {"vehicle_id": vehicle.id, "start_date": first, "end_date": last}
     units = {METRIC_UNITS_HEADER: "true" if vehicle.metric_units else "false"}
-    page = client.fetch(
-        endpoint, params, typed=False, headers=units, decoder=LOCATIONS_PAGE_DECODER
-    )
-    items: list[Breadcrumb] = page.items
-    return items
+    request = endpoint.build_request(params, headers=units)
+    response = client.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+    return f"{client.provider}: {request.method} {request.path}", response.content
+
+
+def read_days(where: str, content: bytes) -> pa.RecordBatch:
+    """An answer of :func:`fetch_days`, decoded into :class:`Breadcrumb` s, as
+    :func:`breadcrumb_columns`. A body that is not JSON, or not a locations page, is a
+    :class:`ResponseFormatError` worded as the client words it for the bodies it decodes."""
+    try:
+        page = LOCATIONS_PAGE_DECODER.decode(content)
+    except msgspec.ValidationError as exc:
+        raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
+    return breadcrumb_columns([item.vehicle_location for item in page.vehicle_locations or ()])
 
 
 @dataclass
 class _Held:
-    """One vehicle's breadcrumbs downloaded for days up to ``last_day`` that lie at or after
-    the end of the window they were fetched for."""
+    """One vehicle's downloads: its days up to ``last_day`` are done, and ``parts`` are its
+    breadcrumbs that lie at or after the end of the window they were fetched for."""
 
     last_day: date
     metric: bool
-    records: list[Breadcrumb]
-    located: pa.Array
+    parts: list[pa.RecordBatch] = field(default_factory=list)
 
 
 @dataclass
@@ -247,54 +344,62 @@ def _us(moment: datetime) -> int:
     return (moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
 
 
+def _sides(times: pa.Array, low: Any, high: Any) -> tuple[Mask, Mask]:
+    """Where ``times`` lie before ``low``, and where at or after ``high``: bounds in µs since
+    the epoch, one for all or one per time. A null time is neither: a record without a
+    readable time is inside whichever window downloaded it, and flatten quarantines it."""
+    us = pc.fill_null(times.view(pa.int64()), 0).to_numpy()
+    before, later = us < low, us >= high
+    if times.null_count:
+        timed = np.asarray(times.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        before, later = before & timed, later & timed
+    return before, later
+
+
+def _where(records: pa.RecordBatch, mask: Mask) -> pa.RecordBatch:
+    """The rows of ``records`` where ``mask`` holds; all of them as they are when it holds
+    everywhere, as it does for most (a window's whole next day, a carried day)."""
+    return records if mask.all() else records.filter(mask)
+
+
 class _Placer:
-    """Sorts one window's breadcrumbs: inside ``[start, end)`` to the batch, later ones into
-    the carry for the next window, earlier ones (already stored by an earlier window) away."""
+    """Builds the carry a window leaves for the next: the days each vehicle has downloaded, and
+    its breadcrumbs at or after the window's end. Breadcrumbs stay in their batch whatever
+    their time: flatten keeps those inside the window and drops the earlier ones (stored by an
+    earlier window), so the only placement here is the carry's, once a batch."""
 
     def __init__(self, start: datetime, end: datetime) -> None:
-        self.start, self.end = start, end
         self.low, self.high = _us(start), _us(end)
-        self.carry: dict[str, _Held] = {}
+        self.held: dict[str, _Held] = {}
+        self.failed: set[str] = set()
 
-    def place(
-        self,
-        vehicle: RosterVehicle,
-        first: date,
-        last: date,
-        metric: bool,
-        records: list[Breadcrumb],
-        located: pa.Array | None = None,
-    ) -> LocationHistory | None:
-        if located is None:
-            located = parse_timestamps(pa.array([r.located_at for r in records], pa.string()))
-        us = located.cast(pa.int64()).fill_null(0).to_numpy()
-        # A missing or unreadable time is inside (flatten quarantines it), never carried.
-        stamped = ~np.asarray(located.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        later = stamped & (us >= self.high)
-        inside = ~later & ~(stamped & (us < self.low))
-        # Every vehicle downloaded is remembered, even with nothing to carry: its days are done.
-        assert vehicle.id is not None, "only vehicles with an id are asked for"
-        held = self.carry.setdefault(
-            vehicle.id, _Held(last, metric, [], pa.array([], type=located.type))
-        )
-        held.last_day = max(held.last_day, last)
-        if later.any():
-            keep = np.flatnonzero(later)
-            held.records.extend(records[i] for i in keep.tolist())
-            held.located = pa.concat_arrays([held.located, located.take(pa.array(keep))])
-        if not inside.any():
-            return None
-        if not inside.all():
-            keep = np.flatnonzero(inside)
-            records = [records[i] for i in keep.tolist()]
-            located = located.take(pa.array(keep))
-        return LocationHistory(
-            vehicle, first, last, self.start, self.end, metric, records, located=located
-        )
+    def done(self, vehicle_id: str, last_day: date, metric: bool) -> None:
+        """A vehicle's days up to ``last_day`` are downloaded (or carried): it is remembered
+        even with nothing to carry."""
+        held = self.held.setdefault(vehicle_id, _Held(last_day, metric))
+        held.last_day = max(held.last_day, last_day)
+
+    def place(self, group: Sequence[LocationHistory]) -> None:
+        """Carries the breadcrumbs of a batch's histories that lie at or after the end: one
+        pass over all their times, then a filter only for a history partly at or after it."""
+        parts = [_columns(h) for h in group]
+        times = [_NO_BREADCRUMBS.column("time"), *(part.column("time") for part in parts)]
+        _, later = _sides(pa.concat_arrays(times), self.low, self.high)
+        if not later.any():
+            return
+        bounds = np.cumsum([0, *(len(part) for part in parts)]).tolist()
+        for history, part, (a, b) in zip(group, parts, pairwise(bounds), strict=True):
+            if later[a:b].any():
+                assert history.vehicle.id is not None, "only vehicles with an id are asked for"
+                self.held[history.vehicle.id].parts.append(_where(part, later[a:b]))
 
     def forget(self, vehicle_id: str) -> None:
         """A failed range: the next window downloads this vehicle's days afresh."""
-        self.carry.pop(vehicle_id, None)
+        self.failed.add(vehicle_id)
+
+    def carry(self) -> dict[str, _Held]:
+        """What the next window takes over: every vehicle downloaded that did not fail."""
+        return {key: held for key, held in self.held.items() if key not in self.failed}
 
 
 # Rows per batch: one flatten call per vehicle would spend more on per-call overhead (dozens of
@@ -307,10 +412,14 @@ def fetch_locations(
 ) -> Iterator[TelemetryBatch[tuple[LocationHistory, ...]]]:
     """The batches of ``[start, end)``: the vehicles' histories, grouped up to
     :data:`BATCH_ROWS` breadcrumbs a batch, with their failures (see the module doc)."""
+    carry = _CARRIES.setdefault(provider, _Carry())
+    held = carry.held if carry.until == start else {}
+    carry.until, carry.held = None, {}  # spent, whatever happens below
+    placer = _Placer(start, end)
     group: list[LocationHistory] = []
     failures: list[FetchFailure] = []
     rows = 0
-    for history, failure in _histories(provider, start, end):
+    for history, failure in _histories(provider, start, end, held, placer):
         if failure is not None:
             failures.append(failure)
         if history.vehicle.id is None:  # flattened alone: one quarantined row naming it
@@ -319,27 +428,31 @@ def fetch_locations(
         group.append(history)
         rows += len(history.records)
         if rows >= BATCH_ROWS:
+            placer.place(group)
             yield TelemetryBatch(tuple(group), tuple(failures))
             group, failures, rows = [], [], 0
     if group or failures:
+        placer.place(group)
         yield TelemetryBatch(tuple(group), tuple(failures))
+    # Once every batch is out: a window left unfinished leaves no carry (the next starts afresh).
+    carry.until, carry.held = end, placer.carry()
 
 
 def _histories(
-    provider: Provider, start: datetime, end: datetime
+    provider: Provider,
+    start: datetime,
+    end: datetime,
+    held: dict[str, _Held],
+    placer: _Placer,
 ) -> Iterator[tuple[LocationHistory, FetchFailure | None]]:
     """The window's histories, one per vehicle and day range (or carried over), each with the
-    failure of its range if it failed (see the module doc)."""
+    failure of its range if it failed (see the module doc). ``held`` is the carry the last
+    window left; ``placer`` learns which days are done and which vehicles failed."""
     settings = _settings(provider)
     client = provider.client()
     endpoint = provider.endpoint("vehicle_locations")
     roster = fetch_roster(provider)
     first, last = request_days(start, end, settings.location_day_zone)
-    carry = _CARRIES.setdefault(provider, _Carry())
-    held = carry.held if carry.until == start else {}
-    carry.until, carry.held = None, {}  # spent, whatever happens below
-    placer = _Placer(start, end)
-    failed: set[str] = set()
     tasks: list[tuple[str, date, date]] = []
     by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
@@ -368,43 +481,33 @@ def _histories(
     def release(vehicle_id: str) -> Iterator[tuple[LocationHistory, None]]:
         kept = carried.pop(vehicle_id, None)
         if kept is not None:
-            history = placer.place(
-                by_id[vehicle_id],
-                kept.last_day,
-                kept.last_day,
-                kept.metric,
-                kept.records,
-                kept.located,
-            )
-            if history is not None:
-                yield history, None
+            placer.done(vehicle_id, kept.last_day, kept.metric)
+            vehicle, day = by_id[vehicle_id], kept.last_day
+            for part in kept.parts:
+                yield LocationHistory(vehicle, day, day, start, end, kept.metric, part), None
 
-    def work(task: tuple[str, date, date]) -> list[Breadcrumb]:
+    def work(task: tuple[str, date, date]) -> tuple[str, bytes]:
         vehicle_id, a, b = task
         return fetch_days(client, endpoint, by_id[vehicle_id], a, b)
 
     for (vehicle_id, a, b), future in _bounded_map(work, tasks, provider.quota.max_concurrency):
         vehicle = by_id[vehicle_id]
-        error = future.exception()
-        if error is None:
-            history = placer.place(vehicle, a, b, vehicle.metric_units, future.result())
-            if history is not None:
-                yield history, None
-            yield from release(vehicle_id)
-        elif isinstance(error, FthError):
-            failed.add(vehicle_id)
+        metric = vehicle.metric_units
+        try:
+            records = read_days(*future.result())
+        except FthError as error:
+            placer.forget(vehicle_id)
             carried.pop(vehicle_id, None)
             log.warning("motive: vehicle %s, %s..%s failed: %s", vehicle.id, a, b, error)
             failure = FetchFailure(f"vehicle {vehicle.id}", f"{a}..{b}: {error}")
-            empty = LocationHistory(vehicle, a, b, start, end, vehicle.metric_units, [])
+            empty = LocationHistory(vehicle, a, b, start, end, metric, _NO_BREADCRUMBS)
             yield empty, failure
-        else:
-            raise error
+            continue
+        placer.done(vehicle_id, b, metric)
+        yield LocationHistory(vehicle, a, b, start, end, metric, records), None
+        yield from release(vehicle_id)
     for vehicle_id in list(carried):  # nothing new to download for these (short windows)
         yield from release(vehicle_id)
-    for vehicle_id in failed:
-        placer.forget(vehicle_id)
-    carry.until, carry.held = end, placer.carry
 
 
 def _bounded_map(
@@ -439,10 +542,6 @@ _END: Any = object()
 # -- flatten -----------------------------------------------------------------------------------
 
 
-def _floats(values: list[int | float | None]) -> pa.Array:
-    return pa.array(values, type=pa.float64())
-
-
 def flatten_locations(histories: LocationHistory | Sequence[LocationHistory]) -> dict[str, Any]:
     """Unified-schema columns of the breadcrumbs of ``histories`` (one, or a batch's group)
     inside their windows, plus a ``reason`` column for the bad records (see the module doc).
@@ -459,77 +558,56 @@ def flatten_locations(histories: LocationHistory | Sequence[LocationHistory]) ->
             "fleet_number": [vehicle.fleet_number],
             REASON: [MISSING_VEHICLE_ID],
         }
-    parts = [as_breadcrumbs(h.records) for h in group]
-    records = [record for part in parts for record in part]
+    parts = [_columns(h) for h in group]
+    crumbs = pa.concat_batches([_NO_BREADCRUMBS, *parts])
     owner = np.repeat(np.arange(len(group)), [len(part) for part in parts])
-    known = [h.located for h in group]
-    # The texts are needed to parse, and to quote the unreadable ones; fetch parsed them.
-    texts = None
-    if any(times is None for times in known):
-        texts = pa.array([r.located_at for r in records], type=pa.string())
-        times = parse_timestamps(texts)
-    else:
-        times = pa.concat_arrays(known) if known else pa.array([], _TIMESTAMP)
-        if times.null_count:
-            texts = pa.array([r.located_at for r in records], type=pa.string())
-    us = times.cast(pa.int64()).fill_null(0).to_numpy()
     low = np.array([_us(h.start) for h in group], dtype=np.int64)[owner]
     high = np.array([_us(h.end) for h in group], dtype=np.int64)[owner]
-    untimed = np.asarray(times.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    inside = ((us >= low) & (us < high)) | untimed
-    if not inside.all():
-        keep = np.flatnonzero(inside)
-        records = [records[i] for i in keep.tolist()]
-        index = pa.array(keep)
-        times = times.take(index)
-        texts = texts.take(index) if texts is not None else None
-        owner = owner[keep]
-    n = len(records)
+    before, later = _sides(crumbs.column("time"), low, high)
+    inside = ~(before | later)
+    crumbs, owner = _where(crumbs, inside), owner[inside]
     rows = pa.array(owner, type=pa.int64())
 
     def per_vehicle(values: list[Any], kind: pa.DataType) -> pa.Array:
         return pa.array(values, type=kind).take(rows)
 
-    speed = _floats([r.speed for r in records])
-    odometer = pc.coalesce(
-        _floats([r.true_odometer for r in records]), _floats([r.odometer for r in records])
-    )
+    speed, odometer = crumbs.column("speed"), crumbs.column("odometer")
     metric = per_vehicle([h.metric for h in group], pa.bool_())
     if pc.any(metric).as_py():
         speed = pc.if_else(metric, pc.divide(speed, KM_PER_MILE), speed)
         odometer = pc.if_else(metric, pc.divide(odometer, KM_PER_MILE), odometer)
-    kinds = pa.array([r.type for r in records], type=pa.string())
+    kinds = crumbs.column("type")
     unknown = pc.and_(kinds.is_valid(), pc.invert(pc.is_in(kinds, value_set=_KNOWN_TYPES)))
     speeds = np.asarray(speed.to_numpy(zero_copy_only=False), dtype=np.float64)
     states = pc.if_else(unknown, pa.scalar(None, pa.string()), engine_states(kinds, speeds))
-    drivers = [r.driver for r in records]
-    time_reasons = (
-        timestamp_reasons(texts, times) if texts is not None else pa.nulls(n, pa.string())
-    )
+    times = crumbs.column("time")
     vehicles = [h.vehicle for h in group]
     return {
         "provider_vehicle_id": per_vehicle([v.id for v in vehicles], pa.string()),
         "vin": per_vehicle([v.vin for v in vehicles], pa.string()),
         "fleet_number": per_vehicle([v.fleet_number for v in vehicles], pa.string()),
         "timestamp": times,
-        "latitude": _floats([r.lat for r in records]),
-        "longitude": _floats([r.lon for r in records]),
+        "latitude": crumbs.column("lat"),
+        "longitude": crumbs.column("lon"),
         "speed_mph": speed,
-        "heading_degrees": _floats([r.bearing for r in records]),
+        "heading_degrees": crumbs.column("bearing"),
         "engine_state": states,
-        "driver_id": pa.array(
-            [None if d is None or d.id is None else str(d.id) for d in drivers],
-            type=pa.string(),
+        "driver_id": crumbs.column("driver_id"),
+        "driver_name": _full_names(
+            crumbs.column("driver_first_name"), crumbs.column("driver_last_name")
         ),
-        "driver_name": pa.array([_full_name(d) for d in drivers], type=pa.string()),
-        "location_description": pa.array([r.description for r in records], type=pa.string()),
+        "location_description": crumbs.column("description"),
         "odometer": odometer,
-        REASON: pc.coalesce(time_reasons, value_reasons("unknown location type", kinds, unknown)),
+        REASON: pc.coalesce(
+            timestamp_reasons(crumbs.column("located_at"), times),
+            value_reasons("unknown location type", kinds, unknown),
+        ),
     }
 
 
-def _full_name(driver: BreadcrumbDriver | None) -> str | None:
-    if driver is None:
-        return None
-    name = f"{driver.first_name or ''} {driver.last_name or ''}".strip()
-    return name or None
+def _full_names(first: pa.Array, last: pa.Array) -> pa.Array:
+    """``"First Last"``, either part possibly missing, trimmed as ``str.strip`` does (Arrow's
+    whitespace is Python's); null when nothing is left."""
+    joined = pc.binary_join_element_wise(pc.fill_null(first, ""), pc.fill_null(last, ""), " ")
+    names = pc.utf8_trim_whitespace(joined)
+    return pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)

@@ -215,6 +215,28 @@ def test_flatten_attaches_the_driver_and_the_roster_fields(payloads: Any) -> Non
     assert flat["location_description"] == ["Dallas, TX", "Dallas, TX"]
 
 
+def test_flatten_writes_driver_ids_as_text_and_trims_names_whatever_the_mix(
+    payloads: Any,
+) -> None:
+    # Arrow writes a column of integer ids, or of text ids, at once; a mix of both, or an id
+    # beyond 64 bits, falls back to one by one. Names are trimmed like str.strip, "" is null.
+    drivers = [
+        payloads.user_summary(id=7, first_name="  Ana ", last_name=None),
+        payloads.user_summary(id="D-9", first_name=None, last_name="Lee\u3000"),
+        payloads.user_summary(id=2**70, first_name="", last_name=" "),
+        payloads.user_summary(id=None, first_name=None, last_name=None),
+    ]
+    stamps = [f"2026-07-14T10:00:0{i}Z" for i in range(len(drivers))]
+    records = [
+        payloads.location(located_at=t, driver=d) for t, d in zip(stamps, drivers, strict=True)
+    ]
+    mixed = _flat(records)
+    assert mixed["driver_id"] == ["7", "D-9", str(2**70), None]
+    assert mixed["driver_name"] == ["Ana", "Lee", None, None]
+    assert _flat(records[:1] + records[3:])["driver_id"] == ["7", None]  # integers only
+    assert _flat(records[1:2])["driver_id"] == ["D-9"]  # text only
+
+
 def test_flatten_reads_offset_timestamps_across_a_dst_change_as_utc(payloads: Any) -> None:
     # US Central time springs forward at 2026-03-08 02:00 local: one real second apart,
     # wall clocks an hour apart. Also a fall-back pair where wall-clock order is reversed.

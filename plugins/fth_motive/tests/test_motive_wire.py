@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from fth_core.errors import ResponseFormatError
-from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations
+from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations, read_days
 from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, as_breadcrumbs
 
 START, END = datetime(2026, 7, 14, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
@@ -43,3 +43,24 @@ def test_a_null_list_decodes_as_no_breadcrumbs() -> None:
 def test_a_breadcrumb_that_does_not_fit_is_a_format_error() -> None:
     with pytest.raises(ResponseFormatError, match="motive: a vehicle location does not fit"):
         as_breadcrumbs([{"located_at": "2026-07-14T10:00:00Z", "lat": "north"}])
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"vehicle_locations": [', "motive: GET /v3/x returned invalid JSON"),
+        (b'{"vehicle_locations": 5}', r"motive: GET /v3/x returned an unexpected body \(Expected"),
+        (b"{}", "unexpected body .*missing required field `vehicle_locations`"),
+        (b'{"vehicle_locations": [{"lat": 1}]}', "unexpected body .*`vehicle_location`"),
+    ],
+)
+def test_an_answer_that_does_not_decode_is_worded_as_the_client_words_it(
+    body: bytes, error: str
+) -> None:
+    with pytest.raises(ResponseFormatError, match=error):
+        read_days("motive: GET /v3/x", body)
+
+
+def test_a_null_or_empty_list_reads_as_no_columns() -> None:
+    assert read_days("motive: GET /v3/x", b'{"vehicle_locations": null}').num_rows == 0
+    assert read_days("motive: GET /v3/x", b'{"vehicle_locations": []}').num_rows == 0
