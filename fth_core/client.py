@@ -324,21 +324,26 @@ class TelemetryClient(Closing):
         """
         request = endpoint.build_request(params, state, headers)
         response = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+        body = self.decode(request, response.content, decoder)
+        return endpoint.parse_response(body, state, typed=typed)
+
+    def decode(self, request: RequestSpec, content: bytes, decoder: BodyDecoder | None) -> Any:
+        """``content``, the body answering ``request``, decoded as :meth:`fetch` decodes it:
+        for a caller that sends on one thread and decodes on another. A body the decoder
+        rejects is a :class:`ResponseFormatError` naming the request."""
         where = f"{self.provider}: {request.method} {request.path}"
         try:
             if decoder is None:
-                body = msgspec.json.decode(response.content)
-            elif isinstance(decoder, msgspec.json.Decoder):
-                body = decoder.decode(response.content)
-            else:
-                body = decoder(response.content)
+                return msgspec.json.decode(content)
+            if isinstance(decoder, msgspec.json.Decoder):
+                return decoder.decode(content)
+            return decoder(content)
         except msgspec.ValidationError as exc:
             raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
         except msgspec.DecodeError as exc:
             raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
         except ValueError as exc:  # another decoder's invalid input (orjson, json, pydantic)
             raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
-        return endpoint.parse_response(body, state, typed=typed)
 
     def iter_pages(
         self,

@@ -61,15 +61,14 @@ from itertools import pairwise
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core.client import TelemetryClient
-from fth_core.endpoints import EndpointDefinition
-from fth_core.errors import FthError, ResponseFormatError
+from fth_core.endpoints import EndpointDefinition, RequestSpec
+from fth_core.errors import FthError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
@@ -88,7 +87,13 @@ from fth_motive.conventions import (
 )
 from fth_motive.models import Vehicle
 from fth_motive.settings import MotiveSettings
-from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, BreadcrumbDriver, as_breadcrumbs
+from fth_motive.wire import (
+    LOCATIONS_PAGE_DECODER,
+    Breadcrumb,
+    BreadcrumbDriver,
+    LocationsPage,
+    as_breadcrumbs,
+)
 
 __all__ = [
     "LocationHistory",
@@ -291,9 +296,9 @@ def fetch_days(
     vehicle: RosterVehicle,
     first: date,
     last: date,
-) -> tuple[str, bytes]:
-    """One vehicle's answer for ``first``..``last`` as received, with its request as errors
-    name it: :func:`read_days` decodes it, on the caller's thread (see the module doc).
+) -> tuple[RequestSpec, bytes]:
+    """One vehicle's answer for ``first``..``last`` as received, with its request:
+    :func:`read_days` decodes it, on the caller's thread (see the module doc).
 
     The request carries ``X-Metric-Units`` equal to the vehicle's own ``metric_units``.
     """
@@ -301,19 +306,14 @@ def fetch_days(
     units = {METRIC_UNITS_HEADER: "true" if vehicle.metric_units else "false"}
     request = endpoint.build_request(params, headers=units)
     response = client.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
-    return f"{client.provider}: {request.method} {request.path}", response.content
+    return request, response.content
 
 
-def read_days(where: str, content: bytes) -> pa.RecordBatch:
-    """An answer of :func:`fetch_days`, decoded into :class:`Breadcrumb` s, as
-    :func:`breadcrumb_columns`. A body that is not JSON, or not a locations page, is a
-    :class:`ResponseFormatError` worded as the client words it for the bodies it decodes."""
-    try:
-        page = LOCATIONS_PAGE_DECODER.decode(content)
-    except msgspec.ValidationError as exc:
-        raise ResponseFormatError(f"{where} returned an unexpected body ({exc})") from None
-    except msgspec.DecodeError as exc:
-        raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
+def read_days(client: TelemetryClient, request: RequestSpec, content: bytes) -> pa.RecordBatch:
+    """An answer of :func:`fetch_days`, decoded into :class:`Breadcrumb` s (a body that is not
+    a locations page is the client's :class:`~fth_core.errors.ResponseFormatError`), as
+    :func:`breadcrumb_columns`."""
+    page: LocationsPage = client.decode(request, content, LOCATIONS_PAGE_DECODER)
     return breadcrumb_columns([item.vehicle_location for item in page.vehicle_locations or ()])
 
 
@@ -486,7 +486,7 @@ def _histories(
             for part in kept.parts:
                 yield LocationHistory(vehicle, day, day, start, end, kept.metric, part), None
 
-    def work(task: tuple[str, date, date]) -> tuple[str, bytes]:
+    def work(task: tuple[str, date, date]) -> tuple[RequestSpec, bytes]:
         vehicle_id, a, b = task
         return fetch_days(client, endpoint, by_id[vehicle_id], a, b)
 
@@ -494,7 +494,7 @@ def _histories(
         vehicle = by_id[vehicle_id]
         metric = vehicle.metric_units
         try:
-            records = read_days(*future.result())
+            records = read_days(client, *future.result())
         except FthError as error:
             placer.forget(vehicle_id)
             carried.pop(vehicle_id, None)

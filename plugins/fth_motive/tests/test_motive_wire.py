@@ -8,11 +8,19 @@ from typing import Any
 import msgspec
 import pytest
 
+from fth_core.client import TelemetryClient
+from fth_core.endpoints import RequestSpec
 from fth_core.errors import ResponseFormatError
 from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations, read_days
 from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, as_breadcrumbs
 
 START, END = datetime(2026, 7, 14, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
+ANSWERING = RequestSpec("GET", "/v3/x")  # what the answers below are said to answer
+
+
+def _read(body: bytes) -> Any:
+    with TelemetryClient("motive", "http://127.0.0.1:9") as client:  # decodes; sends nothing
+        return read_days(client, ANSWERING, body)
 
 
 def _flatten(records: list[Any]) -> dict[str, list[Any]]:
@@ -58,9 +66,9 @@ def test_an_answer_that_does_not_decode_is_worded_as_the_client_words_it(
     body: bytes, error: str
 ) -> None:
     with pytest.raises(ResponseFormatError, match=error):
-        read_days("motive: GET /v3/x", body)
+        _read(body)
 
 
 def test_a_null_or_empty_list_reads_as_no_columns() -> None:
-    assert read_days("motive: GET /v3/x", b'{"vehicle_locations": null}').num_rows == 0
-    assert read_days("motive: GET /v3/x", b'{"vehicle_locations": []}').num_rows == 0
+    assert _read(b'{"vehicle_locations": null}').num_rows == 0
+    assert _read(b'{"vehicle_locations": []}').num_rows == 0
