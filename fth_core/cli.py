@@ -17,6 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+# fth does no linear algebra, yet numpy's bundled OpenBLAS starts a thread per core when numpy
+# loads, and those threads spin: about 0.1 CPU-s of every run (scenario B). One thread, unless
+# the user says otherwise; it must be set before the imports below load numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import typer
 import yaml
 from rich.table import Table
