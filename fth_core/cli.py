@@ -17,10 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-# fth does no linear algebra, yet numpy's bundled OpenBLAS starts a thread per core when numpy
-# loads, and those threads spin: about 0.1 CPU-s of every run (scenario B). One thread, unless
-# the user says otherwise; it must be set before the imports below load numpy.
+# Process-wide defaults of the fth command, read when numpy and pyarrow load (so set before the
+# imports below), each measured in scenario B of bench/scenarios.py; a user's own setting wins.
+# - fth does no linear algebra, yet numpy's bundled OpenBLAS starts a thread per core, and those
+#   threads spin: about 0.15 CPU-s a run.
+# - Arrow's default allocator (mimalloc) backs its buffers with transparent huge pages that it
+#   keeps handing back and faulting in again, zeroing 2 MiB each time: about 9% of a run's CPU.
+#   The system allocator costs about 0.3 CPU-s less a run, with a lower peak RSS.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer
 import yaml

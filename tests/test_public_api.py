@@ -23,8 +23,9 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         fth_core.NoSuchThing  # noqa: B018
 
 
-# Records OPENBLAS_NUM_THREADS at the moment numpy is first imported.
-_WATCH_NUMPY = """
+# What the fth command's process loads numpy and pyarrow with: OPENBLAS_NUM_THREADS as numpy
+# is first imported, and the memory pool pyarrow then uses.
+_PROCESS_DEFAULTS = """
 import os, sys
 seen = []
 class Watch:
@@ -33,18 +34,30 @@ class Watch:
             seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
 sys.meta_path.insert(0, Watch())
 import fth_core.cli
-print(seen[:1])
+import pyarrow
+print(seen[0], pyarrow.default_memory_pool().backend_name)
 """
 
 
-@pytest.mark.parametrize(("given", "loaded_with"), [(None, "1"), ("4", "4")])
-def test_the_fth_command_loads_numpy_with_one_blas_thread_unless_told(
-    given: str | None, loaded_with: str
+@pytest.mark.parametrize(
+    ("given", "loaded_with"),
+    [
+        ({}, "1 system"),
+        ({"OPENBLAS_NUM_THREADS": "4", "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "4 mimalloc"),
+    ],
+    ids=["defaults", "the user's own settings"],
+)
+def test_the_fth_command_loads_numpy_and_pyarrow_with_its_process_defaults(
+    given: dict[str, str], loaded_with: str
 ) -> None:
-    """``fth`` does no linear algebra: numpy's OpenBLAS would start a spinning thread per core
-    (about 0.1 CPU-s a run in scenario B). A user's own setting wins."""
-    env = {"PATH": "/usr/bin:/bin", **({"OPENBLAS_NUM_THREADS": given} if given else {})}
+    """One BLAS thread (fth does no linear algebra; OpenBLAS's pool spins) and the system
+    allocator for Arrow (mimalloc's huge pages cost more CPU); see fth_core/cli.py."""
+    env = {"PATH": "/usr/bin:/bin", **given}
     shown = subprocess.run(
-        [sys.executable, "-c", _WATCH_NUMPY], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", _PROCESS_DEFAULTS],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
-    assert shown.stdout.strip() == f"[{loaded_with!r}]"
+    assert shown.stdout.strip() == loaded_with
