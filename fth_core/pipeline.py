@@ -38,9 +38,8 @@ from fth_core.errors import ConfigError, FthError
 from fth_core.logs import get_logger, redact
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import QUARANTINE_SCHEMA, concat_telemetry, split_invalid
 from fth_core.store import DatasetStore, MergeResult
-from fth_core.telemetry import fetch_telemetry
+from fth_core.telemetry import fetch_telemetry, stored_and_quarantined
 
 if TYPE_CHECKING:
     import pandas as pd  # only the DataFrame readers need it, and they import it on use
@@ -364,16 +363,9 @@ class TelemetryPipeline:
         run: ProviderRun,
     ) -> list[str]:
         """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
-        tables: list[pa.Table] = []
-        set_aside: list[pa.Table] = []
-        failures: list[str] = []
-        for batch in fetch_telemetry(provider, start, end):
-            tables.append(batch.table)
-            set_aside.append(batch.quarantined)
-            failures.extend(f"{f.subject}: {f.error}" for f in batch.failures)
-        table = concat_telemetry(tables)
-        valid, out_of_range = split_invalid(table)
-        bad = concat_telemetry([*set_aside, out_of_range], QUARANTINE_SCHEMA)
+        batches = list(fetch_telemetry(provider, start, end))
+        failures = [f"{f.subject}: {f.error}" for batch in batches for f in batch.failures]
+        valid, bad = stored_and_quarantined(batches)
         with self._write_lock:  # providers share date partitions
             result: MergeResult = self.store.merge(valid)
             crash_point("window.merged")
@@ -382,7 +374,7 @@ class TelemetryPipeline:
             crash_point("window.quarantined")
             if not failures:
                 self.store.set_watermark(provider.name, end)
-        run.rows_fetched += table.num_rows + sum(t.num_rows for t in set_aside)
+        run.rows_fetched += valid.num_rows + bad.num_rows
         run.record(valid, result)
         return failures
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "concat_telemetry",
     "dedup_keys",
     "enforce_telemetry_schema",
+    "epoch_us",
     "parse_timestamps",
     "sort_telemetry",
     "split_invalid",
@@ -227,6 +229,14 @@ def value_reasons(
     picked = values.filter(chosen).cast(pa.string())
     text = pc.binary_join_element_wise(what + " '", picked, "'", "")
     return pc.replace_with_mask(none, chosen, text)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """A timezone-aware ``moment`` as the schema's timestamps hold it: µs since the epoch."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def parse_timestamps(values: Sequence[str | None] | pa.Array) -> pa.Array:

@@ -8,7 +8,7 @@ rows flatten marked with a ``reason`` (:data:`~fth_core.schema.QUARANTINE_SCHEMA
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,9 +18,9 @@ from fth_core.endpoints import parse_utc
 from fth_core.errors import NoPluginAnsweredError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure
 from fth_core.provider import Provider
-from fth_core.schema import QUARANTINE_SCHEMA, split_quarantined
+from fth_core.schema import QUARANTINE_SCHEMA, concat_telemetry, split_invalid, split_quarantined
 
-__all__ = ["FlatBatch", "fetch_telemetry"]
+__all__ = ["FlatBatch", "fetch_telemetry", "stored_and_quarantined"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,12 @@ def fetch_telemetry(provider: Provider, start: datetime, end: datetime) -> Itera
         except ValueError as exc:
             raise ResponseFormatError(f"{provider.name}: flattened batch: {exc}") from None
         yield FlatBatch(table, tuple(batch.failures), quarantined)
+
+
+def stored_and_quarantined(batches: Sequence[FlatBatch]) -> tuple[pa.Table, pa.Table]:
+    """A window's rows as the pipeline files them: the rows to store, and the quarantine —
+    what flatten set aside, then what breaks the schema's ranges
+    (:func:`~fth_core.schema.split_invalid`)."""
+    valid, out_of_range = split_invalid(concat_telemetry([batch.table for batch in batches]))
+    set_aside = [batch.quarantined for batch in batches]
+    return valid, concat_telemetry([*set_aside, out_of_range], QUARANTINE_SCHEMA)

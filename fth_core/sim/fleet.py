@@ -69,7 +69,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fth_core.schema import enforce_telemetry_schema
+from fth_core.schema import enforce_telemetry_schema, epoch_us
 
 __all__ = ["Fleet", "SimDriver", "SimVehicle"]
 
@@ -90,7 +90,6 @@ _DAY_S = 86_400
 _US = 1_000_000
 _DAY_US = _DAY_S * _US
 _UNIX_ORDINAL = date(1970, 1, 1).toordinal()
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILES_PER_DEGREE = 69.0
 
 _VEHICLE_ID_STRIDE = 17
@@ -479,7 +478,7 @@ def _utc_us(value: datetime, name: str) -> int:
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value.isoformat()}")
-    return (value - _UNIX_EPOCH) // timedelta(microseconds=1)
+    return epoch_us(value)
 
 
 def _timestamps(us: _I64) -> pa.Array:

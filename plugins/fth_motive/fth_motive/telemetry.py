@@ -75,6 +75,7 @@ from fth_core.provider import Provider
 from fth_core.schema import (
     MISSING_VEHICLE_ID,
     REASON,
+    epoch_us,
     parse_timestamps,
     timestamp_reasons,
     value_reasons,
@@ -340,10 +341,6 @@ class _Carry:
 _CARRIES: weakref.WeakKeyDictionary[Provider, _Carry] = weakref.WeakKeyDictionary()
 
 
-def _us(moment: datetime) -> int:
-    return (moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // _TICK
-
-
 def _sides(times: pa.Array, low: Any, high: Any) -> tuple[Mask, Mask]:
     """Where ``times`` lie before ``low``, and where at or after ``high``: bounds in µs since
     the epoch, one for all or one per time. A null time is neither: a record without a
@@ -369,7 +366,7 @@ class _Placer:
     earlier window), so the only placement here is the carry's, once a batch."""
 
     def __init__(self, start: datetime, end: datetime) -> None:
-        self.low, self.high = _us(start), _us(end)
+        self.low, self.high = epoch_us(start), epoch_us(end)
         self.held: dict[str, _Held] = {}
         self.failed: set[str] = set()
 
@@ -561,8 +558,8 @@ def flatten_locations(histories: LocationHistory | Sequence[LocationHistory]) ->
     parts = [_columns(h) for h in group]
     crumbs = pa.concat_batches([_NO_BREADCRUMBS, *parts])
     owner = np.repeat(np.arange(len(group)), [len(part) for part in parts])
-    low = np.array([_us(h.start) for h in group], dtype=np.int64)[owner]
-    high = np.array([_us(h.end) for h in group], dtype=np.int64)[owner]
+    low = np.array([epoch_us(h.start) for h in group], dtype=np.int64)[owner]
+    high = np.array([epoch_us(h.end) for h in group], dtype=np.int64)[owner]
     before, later = _sides(crumbs.column("time"), low, high)
     inside = ~(before | later)
     crumbs, owner = _where(crumbs, inside), owner[inside]

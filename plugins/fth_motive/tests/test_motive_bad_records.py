@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from fth_core.provider import Provider
 from fth_core.schema import QUARANTINE_SCHEMA, concat_telemetry, split_invalid, split_quarantined
 from fth_core.sim import BadRecords, Fleet, SimServer
-from fth_core.telemetry import fetch_telemetry
+from fth_core.telemetry import fetch_telemetry, stored_and_quarantined
 from fth_core.testing import assert_same_quarantine, assert_same_telemetry, reason_kinds
 from fth_motive.simulator import MotiveSimulator
 from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations
@@ -31,12 +31,8 @@ BAD = BadRecords(rate=0.02, missing_id_every=5, seed=3)
 
 
 def fetch(provider: Provider, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
-    """(stored, quarantined) rows of a window, as the pipeline splits them: what flatten set
-    aside, then what breaks the schema's ranges."""
-    batches = list(fetch_telemetry(provider, start, end))
-    valid, out_of_range = split_invalid(concat_telemetry([b.table for b in batches]))
-    set_aside = [b.quarantined for b in batches]
-    return valid, concat_telemetry([*set_aside, out_of_range], QUARANTINE_SCHEMA)
+    """(stored, quarantined) rows of a window, as the pipeline files them."""
+    return stored_and_quarantined(list(fetch_telemetry(provider, start, end)))
 
 
 def test_one_answer_with_each_kind_of_bad_location_sets_aside_exactly_those(

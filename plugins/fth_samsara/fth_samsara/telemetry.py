@@ -52,7 +52,13 @@ from fth_core.errors import FthError, ResponseFormatError
 from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
-from fth_core.schema import MISSING_VEHICLE_ID, REASON, parse_timestamps, timestamp_reasons
+from fth_core.schema import (
+    MISSING_VEHICLE_ID,
+    REASON,
+    epoch_us,
+    parse_timestamps,
+    timestamp_reasons,
+)
 from fth_samsara.endpoints import TelemetryTypes
 from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I8, I32, I64, Bools, Joined, join
 from fth_samsara.models import DriverVehicleAssignment
@@ -79,15 +85,9 @@ __all__ = [
 
 log = get_logger("fth.samsara")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _NO_TEXT = pa.scalar(None, pa.string())
 _WINDOW_TYPES = (TelemetryTypes.GPS, TelemetryTypes.ENGINE_STATES, TelemetryTypes.OBD_ODOMETER)
-
-
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _US
 
 
 def _floats(values: list[Any], what: str) -> pa.Array:
@@ -245,9 +245,9 @@ class Assignments:
         known = [row for row in rows if row.vehicle.id in codes]
         return cls(
             vehicle=np.array([codes[row.vehicle.id] for row in known], dtype=np.int32),
-            start=np.array([_us(row.start_time) for row in known], dtype=np.int64),
+            start=np.array([epoch_us(row.start_time) for row in known], dtype=np.int64),
             end=np.array(
-                [FOREVER if row.end_time is None else _us(row.end_time) for row in known],
+                [FOREVER if row.end_time is None else epoch_us(row.end_time) for row in known],
                 dtype=np.int64,
             ),
             is_passenger=np.array([row.is_passenger for row in known], dtype=bool),
@@ -623,8 +623,8 @@ def fetch_window(
                     failures.append(FetchFailure(f"{subject} ({len(chunk)})", str(exc)))
             local = {vid: code for code, vid in enumerate(group_ids) if vid is not None}
             batch = SamsaraBatch(
-                start=_us(start),
-                end=_us(end),
+                start=epoch_us(start),
+                end=epoch_us(end),
                 vehicle_ids=vehicle_ids[low:high],
                 names=names[low:high],
                 vins=vins[low:high],
@@ -632,7 +632,7 @@ def fetch_window(
                 engine=_slice_readings(engine, low, high),
                 odometer=_slice_readings(odometer, low, high),
                 assignments=Assignments.from_models(rows, local),
-                odometer_tolerance=tolerance // _US,
+                odometer_tolerance=tolerance // timedelta(microseconds=1),
                 engine_names=engine_names,
                 untimed=_slice_untimed(untimed, low, high),
             )

@@ -16,9 +16,8 @@ import pytest
 from samsara_support import DAY, samsara_fleet
 
 from fth_core.registry import EndpointRegistry
-from fth_core.schema import QUARANTINE_SCHEMA, concat_telemetry, split_invalid
 from fth_core.sim import BadRecords, SimServer
-from fth_core.telemetry import fetch_telemetry
+from fth_core.telemetry import fetch_telemetry, stored_and_quarantined
 from fth_core.testing import (
     Simulation,
     assert_same_quarantine,
@@ -84,10 +83,7 @@ def test_fetch_with_bad_records_stores_the_oracles_good_rows_and_sets_aside_its_
     with simulated_provider(simulation, registry, "samsara", options=options) as provider:
         batches = list(fetch_telemetry(provider, start, end))
     assert len(batches) > 1
-    valid, out_of_range = split_invalid(concat_telemetry([b.table for b in batches]))
-    quarantined = concat_telemetry(
-        [*(b.quarantined for b in batches), out_of_range], QUARANTINE_SCHEMA
-    )
+    valid, quarantined = stored_and_quarantined(batches)
     simulator = simulation.simulator
     assert_same_telemetry(valid, simulator.expected_telemetry(start, end))
     assert_same_quarantine(quarantined, simulator.expected_quarantine(start, end))
