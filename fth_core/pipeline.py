@@ -12,6 +12,9 @@ For each enabled provider, concurrently and independently:
 3. a window that fails (an error, or fetch failures such as one vehicle's history) stops that
    provider at that window, its watermark unchanged; the other providers go on.
 
+Each provider's rows go to files of its own (:mod:`fth_core.store`), so providers commit
+their windows in parallel; only the update of the shared state file is serialised.
+
 Memory is bounded by one window of one provider at a time per worker, never by history.
 """
 
@@ -214,7 +217,9 @@ class TelemetryPipeline:
         self.registry = registry
         self.source = source  # the config file, named by config errors found at run time
         self.store = DatasetStore(config.storage.parquet_path)
-        self._write_lock = threading.Lock()
+        # The providers' threads write files of their own, but share the one state file, whose
+        # update (load, modify, save) must not interleave with another provider's.
+        self._state_lock = threading.Lock()
 
     # -- reading back ----------------------------------------------------------------------
     @property
@@ -366,13 +371,13 @@ class TelemetryPipeline:
         batches = list(fetch_telemetry(provider, start, end))
         failures = [f"{f.subject}: {f.error}" for batch in batches for f in batch.failures]
         valid, bad = stored_and_quarantined(batches)
-        with self._write_lock:  # providers share date partitions
-            result: MergeResult = self.store.merge(valid)
-            crash_point("window.merged")
-            # A row without a readable timestamp is filed under the window's first date.
-            run.quarantined += self.store.quarantine(bad, undated=start.date())
-            crash_point("window.quarantined")
-            if not failures:
+        result: MergeResult = self.store.merge(valid)
+        crash_point("window.merged")
+        # A row without a readable timestamp is filed under the window's first date.
+        run.quarantined += self.store.quarantine(bad, undated=start.date())
+        crash_point("window.quarantined")
+        if not failures:
+            with self._state_lock:
                 self.store.set_watermark(provider.name, end)
         run.rows_fetched += valid.num_rows + bad.num_rows
         run.record(valid, result)

@@ -2,19 +2,26 @@
 
 Layout under the dataset root::
 
-    date=2026-03-02/part-0.parquet      one file per UTC date, sorted by provider, vehicle, time
-    _quarantine/date=2026-03-02/part-0.parquet   rows set aside, with a reason (see below)
+    date=2026-03-02/motive.parquet      one file per provider per UTC date, sorted by vehicle, time
+    date=2026-03-02/samsara.parquet
+    _quarantine/date=2026-03-02/motive.parquet   rows set aside, with a reason (see below)
     _state/state.json                   per-provider watermarks and the last run's summary
     .lock                               held (flock) by the run writing the dataset
+
+Each provider has its own file per date, so a provider's commit never reads or rewrites
+another's rows, and providers commit in parallel. A file is named after its provider, which must
+be a plain name (``[a-z][a-z0-9_]*``, as the config requires of provider names): the store
+refuses any other value, a missing one included, rather than build a path from it. Reading a
+date reads its files in provider-name order, so its rows come in (provider, vehicle, time) order.
 
 Quarantine files hold the rows a window could not store — out of range, no vehicle id, a
 timestamp that does not parse, an unknown engine state — in
 :data:`~fth_core.schema.QUARANTINE_SCHEMA` (the telemetry columns, all nullable, and
-``reason``), one file per date. A row goes under its own UTC date; a row without a readable
-timestamp has none, so it goes under the first date of the window that fetched it (its
-``timestamp`` stays null and its ``reason`` quotes the text received). So every quarantine path
-is a real date: it reads as a hive ``date=`` partition like the dataset's, and retention removes
-it together with that date's partition.
+``reason``), one file per provider per date (a flattened row always names its provider). A row
+goes under its own UTC date; a row without a readable timestamp has none, so it goes under the
+first date of the window that fetched it (its ``timestamp`` stays null and its ``reason`` quotes
+the text received). So every quarantine path is a real date: it reads as a hive ``date=``
+partition like the dataset's, and retention removes it together with that date's partition.
 
 Readers skip ``_``- and ``.``-prefixed paths (pyarrow.dataset does by default; DuckDB and polars
 read ``date=*/*.parquet``), so only telemetry is seen.
@@ -28,6 +35,14 @@ Quarantined rows are merged too (on :data:`QUARANTINE_KEY`, since they may lack 
 key), so a window fetched again (after a crash, or inside the lookback) does not quarantine
 them twice. :mod:`fth_core.crashpoints` marks each step
 for the tests that kill a run there.
+
+Datasets written before per-provider files hold one :data:`LEGACY_FILE` per date (and per
+quarantine date) with every provider's rows. Taking the lock (:meth:`DatasetStore.locked`)
+splits each into its providers' files and then removes it, and a merge does so for its dates
+first, should it run without the lock. A provider file's rows were written after the legacy
+file's, so where both hold a key the provider file's row is kept. The split is idempotent and
+each of its writes atomic: a crash midway leaves the legacy file beside some provider files,
+and until the next run's split finishes the job, readers see both (a key may read twice).
 """
 
 from __future__ import annotations
@@ -35,7 +50,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,11 +81,28 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
-DATA_FILE = "part-0.parquet"
+# The one file per date, every provider's rows, of datasets written before per-provider files.
+# No provider can be named so (a hyphen is not in a plain name).
+LEGACY_FILE = "part-0.parquet"
+_PLAIN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _INT64_SPAN = 2**63  # how many values int64 holds from 0
 # Quarantined rows may lack a vehicle id or a time: what identifies them is the telemetry key
 # with what else they carry of their vehicle, and why they were set aside.
 QUARANTINE_KEY = (*DEDUP_KEY, "vin", "fleet_number", REASON)
+
+
+@dataclass(frozen=True)
+class _Files:
+    """What sets the telemetry's files apart from the quarantine's: their schema, the key a
+    merge deduplicates on, and ``kind``, which names the crash points of their writes."""
+
+    schema: pa.Schema
+    keys: tuple[str, ...]
+    kind: str
+
+
+_TELEMETRY = _Files(TELEMETRY_SCHEMA, DEDUP_KEY, "partition")
+_QUARANTINE = _Files(QUARANTINE_SCHEMA, QUARANTINE_KEY, "quarantine")
 
 
 class DatasetLockedError(FthError):
@@ -210,19 +244,58 @@ def _by_day(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date
         yield day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
+def _by_provider(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """The rows of each provider in ``table``, providers in name order. A provider names a
+    file, so each must be a plain name: an :class:`FthError` otherwise, before any rows."""
+    column = table.column("provider")
+    names = pc.unique(column).to_pylist()
+    for name in names:
+        if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
+            raise FthError(
+                f"cannot store rows of provider {name!r}: a provider must be a plain name "
+                "([a-z][a-z0-9_]*), since it names the provider's files"
+            )
+    if len(names) == 1:  # a window of one provider, as usual: all of it, without a copy
+        yield names[0], table
+        return
+    for name in sorted(names):
+        yield name, table.filter(pc.equal(column, name))
+
+
+def _by_file(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date, str, pa.Table]]:
+    """The rows of each file ``table`` touches — one per UTC date and provider — as
+    ``(date, provider, rows)``; rows without a timestamp count as ``undated``."""
+    for provider, own in _by_provider(table):
+        for day, rows in _by_day(own, undated):
+            yield day, provider, rows
+
+
+def _provider_file(directory: Path, provider: str) -> Path:
+    """The file of ``provider``'s rows in a date ``directory`` (a name :func:`_by_provider`
+    has checked)."""
+    return directory / f"{provider}.parquet"
+
+
+def _data_files(directory: Path) -> list[Path]:
+    """The Parquet files readers see in a date directory, in name order, which is provider
+    order: the providers' files and a legacy file not yet split. ``.``- and ``_``-prefixed
+    names (temporary files) are not data."""
+    return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
 def _merge_file(
-    path: Path,
-    incoming: pa.Table,
-    schema: pa.Schema,
-    kind: str,
-    keys: Sequence[str],
+    path: Path, incoming: pa.Table, files: _Files, *, older: bool = False
 ) -> tuple[int, int]:
-    """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``keys``, latest
-    kept, sorted) and replace it atomically; returns the row counts before and after."""
+    """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``files.keys``,
+    sorted) and replace it atomically; returns the row counts before and after. Where both hold
+    a key the incoming row is kept, unless ``older`` says it predates the file's (a legacy
+    file being split)."""
+    schema = files.schema
     existing = pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
-    merged = latest_sorted(concat_telemetry([existing, incoming], schema), keys)
+    ordered = [incoming, existing] if older else [existing, incoming]
+    merged = latest_sorted(concat_telemetry(ordered, schema), files.keys)
     options = _parquet_options(schema)
-    _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, **options), kind)
+    _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, **options), files.kind)
     return existing.num_rows, merged.num_rows
 
 
@@ -257,6 +330,9 @@ class DatasetStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.state_path = self.root / "_state" / "state.json"
+        # Merges of different providers may run at once in threads, and each first splits its
+        # dates' legacy files: one split at a time, so no file is split twice concurrently.
+        self._splitting = threading.Lock()
 
     # -- locking ---------------------------------------------------------------------------
     @contextmanager
@@ -282,6 +358,7 @@ class DatasetStore:
         for orphan in self.root.rglob(".*.tmp"):
             orphan.unlink(missing_ok=True)
         try:
+            self._split_every_legacy_file()
             yield self
         finally:
             handle.seek(0)
@@ -301,42 +378,78 @@ class DatasetStore:
             return []
         days = []
         for path in self.root.glob("date=*"):
-            if (path / DATA_FILE).exists():
+            if _data_files(path):
                 days.append(date.fromisoformat(path.name.removeprefix("date=")))
         return sorted(days)
 
     def read_partition(self, day: date) -> pa.Table:
-        path = self.partition_dir(day) / DATA_FILE
-        if not path.exists():
-            return TELEMETRY_SCHEMA.empty_table()
-        return pq.read_table(path, schema=TELEMETRY_SCHEMA)
+        """The rows of UTC date ``day``: its providers' files, one after the other."""
+        return concat_telemetry(self._read_files(day))
+
+    def _read_files(self, day: date) -> list[pa.Table]:
+        """Each file of UTC date ``day``, read, in provider order."""
+        return [
+            pq.read_table(p, schema=TELEMETRY_SCHEMA) for p in _data_files(self.partition_dir(day))
+        ]
 
     def merge(self, table: pa.Table) -> MergeResult:
-        """Merge schema-conforming rows into their date partitions, deduplicating.
+        """Merge schema-conforming rows into their providers' files of their dates,
+        deduplicating.
 
-        Only the partitions the rows fall in are read and rewritten.
+        Only the files the rows fall in are read and rewritten: each provider's own, on the
+        dates of its rows.
         """
         result = MergeResult(rows_in=table.num_rows)
-        for day, incoming in _by_day(table):
-            target = self.partition_dir(day) / DATA_FILE
-            before, after = _merge_file(target, incoming, TELEMETRY_SCHEMA, "partition", DEDUP_KEY)
+        days = set()
+        for day, provider, incoming in _by_file(table):
+            before, after = self._merge_into(
+                self.partition_dir(day), provider, incoming, _TELEMETRY
+            )
             result.rows_added += after - before
             result.duplicates += before + incoming.num_rows - after
-            result.partitions.append(day.isoformat())
+            days.add(day.isoformat())
+        result.partitions = sorted(days)
         return result
 
     def quarantine(self, table: pa.Table, undated: date) -> int:
         """Set aside rows that cannot be stored (:data:`QUARANTINE_SCHEMA`: they carry a
-        ``reason``), merged into one file per date like the partitions; rows without a
-        timestamp go under ``undated``, the first date of the window that fetched them.
-        Returns the row count offered."""
+        ``reason``), merged into one file per provider per date like the partitions; rows
+        without a timestamp go under ``undated``, the first date of the window that fetched
+        them. A row must name its provider (its file's name), as the rows a flatten sets aside
+        always do. Returns the row count offered."""
         if table.num_rows == 0:
             return 0
         table = table.cast(QUARANTINE_SCHEMA)
-        for day, rows in _by_day(table, undated):
-            target = self.quarantine_dir(day) / DATA_FILE
-            _merge_file(target, rows, QUARANTINE_SCHEMA, "quarantine", QUARANTINE_KEY)
+        for day, provider, rows in _by_file(table, undated):
+            self._merge_into(self.quarantine_dir(day), provider, rows, _QUARANTINE)
         return int(table.num_rows)
+
+    def _merge_into(
+        self, directory: Path, provider: str, rows: pa.Table, files: _Files
+    ) -> tuple[int, int]:
+        """Merge one provider's rows of one date into its file in the date's ``directory``,
+        once the date's legacy file, if any, is split (so it cannot shadow the merge)."""
+        self._split_legacy(directory, files)
+        return _merge_file(_provider_file(directory, provider), rows, files)
+
+    def _split_every_legacy_file(self) -> None:
+        """Split every date's and quarantine date's :data:`LEGACY_FILE`: a dataset written
+        before per-provider files is converted in place by its first run."""
+        for parent, files in ((self.root, _TELEMETRY), (self.root / "_quarantine", _QUARANTINE)):
+            for directory in sorted(parent.glob("date=*")):
+                self._split_legacy(directory, files)
+
+    def _split_legacy(self, directory: Path, files: _Files) -> None:
+        """Split the :data:`LEGACY_FILE` of a date ``directory``, if it has one, into its
+        providers' files, keeping their rows where both hold a key, then remove it."""
+        legacy = directory / LEGACY_FILE
+        with self._splitting:
+            if not legacy.exists():
+                return
+            for provider, rows in _by_provider(pq.read_table(legacy, schema=files.schema)):
+                _merge_file(_provider_file(directory, provider), rows, files, older=True)
+            legacy.unlink()
+            _fsync_dir(directory)
 
     def dataset(self) -> ds.Dataset:
         import pyarrow.dataset as ds  # on use: it loads pandas, which a run does not need
@@ -350,7 +463,7 @@ class DatasetStore:
             for d in self.partitions()
             if (start is None or d >= start) and (end is None or d <= end)
         ]
-        return concat_telemetry([self.read_partition(d) for d in days])
+        return concat_telemetry([table for d in days for table in self._read_files(d)])
 
     def size_bytes(self) -> int:
         if not self.root.exists():

@@ -92,11 +92,12 @@ def quarantine_files(dataset: Path) -> dict[Path, pa.Table]:
 
 def assert_filed_by_date(files: dict[Path, pa.Table]) -> None:
     """Each quarantined row lies under its own UTC date, or — without a readable timestamp —
-    under the first date of the window that fetched it; one merged file per date."""
+    under the first date of the window that fetched it; one merged file per provider per
+    date, holding only that provider's rows."""
     undated = 0
     window_days = {start.date() for start, _ in WINDOWS}
     for path, rows in files.items():
-        assert path.name == "part-0.parquet"
+        assert set(rows.column("provider").to_pylist()) == {path.stem}
         filed = date.fromisoformat(path.parent.name.removeprefix("date="))
         stamps, reasons = rows.column("timestamp").to_pylist(), rows.column("reason").to_pylist()
         for stamp, reason in zip(stamps, reasons, strict=True):

@@ -319,7 +319,7 @@ def test_api_keys_are_in_no_file_output_or_repr_after_chaotic_debug_runs(
     written = [path for path in tmp_path.rglob("*") if path.is_file()]
     names = {path.relative_to(tmp_path).as_posix() for path in written}
     # Every kind of file a run writes is here to be searched, the debug log non-empty.
-    assert any(re.fullmatch(r"dataset/date=[\d-]+/part-0\.parquet", name) for name in names)
+    assert any(re.fullmatch(r"dataset/date=[\d-]+/motive\.parquet", name) for name in names)
     assert any(name.startswith("dataset/_quarantine/") for name in names), names
     assert {"dataset/_state/state.json", "dataset/.lock", "fth.yaml"} <= names
     assert "retrying GET" in log_file.read_text(encoding="utf-8")

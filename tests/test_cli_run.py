@@ -39,7 +39,7 @@ from loopback_support import (
 )
 
 from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
-from fth_core.store import DATA_FILE, DatasetStore
+from fth_core.store import DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
 from fth_samsara.simulator import SamsaraSimulator
@@ -82,7 +82,7 @@ def test_run_json_prints_the_summary_with_per_provider_figures(sims: Sims) -> No
     assert summary["elapsed_seconds"] > 0
     assert summary["dataset"] == str(sims.dataset)
     assert summary["dataset_bytes"] == sum(
-        p.stat().st_size for p in sims.dataset.glob(f"date=*/{DATA_FILE}")
+        p.stat().st_size for p in sims.dataset.glob("date=*/*.parquet")
     )
 
     motive, samsara = summary["providers"]["motive"], summary["providers"]["samsara"]

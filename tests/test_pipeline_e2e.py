@@ -34,7 +34,7 @@ from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
 from fth_core.registry import EndpointRegistry
 from fth_core.schema import DEDUP_KEY
 from fth_core.sim import Fleet, LoggedRequest, SimServer, SimulatedProvider
-from fth_core.store import DATA_FILE, DatasetStore
+from fth_core.store import DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
 from fth_samsara.simulator import SamsaraSimulator
@@ -100,9 +100,10 @@ class Runs:
 
 
 def partition_files(dataset: Path) -> dict[str, tuple[int, int]]:
+    """Each data file's identity, by ``<date>/<provider>`` (e.g. ``2026-03-02/motive``)."""
     return {
-        path.parent.name.removeprefix("date="): file_identity(path)
-        for path in sorted(dataset.glob(f"date=*/{DATA_FILE}"))
+        f"{path.parent.name.removeprefix('date=')}/{path.stem}": file_identity(path)
+        for path in sorted(dataset.glob("date=*/*.parquet"))
     }
 
 
@@ -257,9 +258,13 @@ def test_a_run_rewrites_only_the_partitions_it_touched(runs: Runs) -> None:
     before, after = runs.files_after_first, runs.files_after_second
     assert runs.second.partitions_touched == ["2026-03-04", "2026-03-05"]
     for day in ("2026-03-02", "2026-03-03"):
-        assert after[day] == before[day], f"{day} was rewritten though no window touched it"
-    assert after["2026-03-04"][0] != before["2026-03-04"][0], "the lookback day was replaced"
-    assert set(after) == set(before) | {"2026-03-05"}
+        for provider in ("motive", "samsara"):
+            file = f"{day}/{provider}"
+            assert after[file] == before[file], f"{file} was rewritten though no window touched it"
+    for provider in ("motive", "samsara"):
+        file = f"2026-03-04/{provider}"
+        assert after[file][0] != before[file][0], f"the lookback day's {file} was replaced"
+    assert set(after) == set(before) | {"2026-03-05/motive", "2026-03-05/samsara"}
 
 
 def test_a_watermark_is_saved_only_once_its_windows_rows_are_stored(
@@ -302,10 +307,14 @@ def test_a_watermark_is_saved_only_once_its_windows_rows_are_stored(
 
 def test_the_dataset_reads_with_pyarrow_dataset_pruning_partitions_by_date(runs: Runs) -> None:
     dataset = ds.dataset(runs.dataset, format="parquet", partitioning="hive")
-    assert len(dataset.files) == 4, "state, lock and quarantine are not part of the dataset"
+    # 4 dates x 2 providers: state, lock and quarantine are not part of the dataset.
+    assert len(dataset.files) == 8, dataset.files
     wanted = ds.field("date") == "2026-03-03"
     fragments = list(dataset.get_fragments(filter=wanted))
-    assert [Path(f.path).parent.name for f in fragments] == ["date=2026-03-03"]
+    assert [Path(f.path).relative_to(runs.dataset).as_posix() for f in fragments] == [
+        "date=2026-03-03/motive.parquet",
+        "date=2026-03-03/samsara.parquet",
+    ]
     table = dataset.to_table(filter=wanted)
     assert table.num_rows == DatasetStore(runs.dataset).read_partition(date(2026, 3, 3)).num_rows
     assert pc.min(table.column("timestamp")).as_py() >= DAY0 + timedelta(days=1)
@@ -373,7 +382,7 @@ def test_an_identical_rerun_replaces_every_row_it_fetches_and_adds_none(runs: Ru
     assert rerun.rows_fetched == last_day.num_rows
     assert_same_telemetry(runs.after_rerun, runs.expected_second)
     assert rerun.dataset_bytes == sum(
-        p.stat().st_size for p in runs.dataset.glob(f"date=*/{DATA_FILE}")
+        p.stat().st_size for p in runs.dataset.glob("date=*/*.parquet")
     )
 
 

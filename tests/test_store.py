@@ -1,4 +1,5 @@
-"""The partitioned store: dedup, atomic replace, touched partitions only, lock, retention."""
+"""The partitioned store: one file per provider per date, dedup, atomic replace, touched files
+only, lock, retention, and the split of a legacy dataset's single file per date."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from fth_core import store as store_module
-from fth_core.schema import TELEMETRY_SCHEMA, enforce_telemetry_schema, split_quarantined
+from fth_core.errors import FthError
+from fth_core.schema import (
+    QUARANTINE_SCHEMA,
+    TELEMETRY_SCHEMA,
+    enforce_telemetry_schema,
+    sort_telemetry,
+    split_quarantined,
+)
 from fth_core.store import DatasetLockedError, DatasetStore
 
 T0 = datetime(2026, 3, 2, 23, 59, 0, tzinfo=UTC)
 
 
-def rows(*specs: tuple[str, datetime, float]) -> pa.Table:
+def rows(*specs: tuple[str, datetime, float], provider: str = "acme") -> pa.Table:
     """Telemetry rows of (vehicle, timestamp, speed)."""
     return enforce_telemetry_schema(
         {
@@ -26,15 +34,42 @@ def rows(*specs: tuple[str, datetime, float]) -> pa.Table:
             "timestamp": [t for _, t, _ in specs],
             "speed_mph": [s for _, _, s in specs],
         },
-        provider="acme",
+        provider=provider,
     )
+
+
+def set_aside(table: pa.Table, reason: str = "negative speed") -> pa.Table:
+    """``table``'s rows as the quarantine takes them, with ``reason``."""
+    return table.append_column("reason", pa.array([reason] * table.num_rows))
+
+
+def files_of(root: Path) -> list[str]:
+    """Every visible file under ``root``, as sorted paths relative to it."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("[!.]*") if p.is_file())
+
+
+def write_legacy(directory: Path, table: pa.Table) -> None:
+    """Write ``table`` as the one file of a date directory, as fth did before per-provider
+    files: ``part-0.parquet``, every provider's rows sorted by the dedup key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(sort_telemetry(table), directory / "part-0.parquet")
+
+
+def speeds(table: pa.Table) -> dict[tuple[str, str], float]:
+    """Speed by (provider, vehicle) of a table holding one row per vehicle."""
+    keys = zip(
+        table.column("provider").to_pylist(),
+        table.column("provider_vehicle_id").to_pylist(),
+        strict=True,
+    )
+    return dict(zip(keys, table.column("speed_mph").to_pylist(), strict=True))
 
 
 def test_rows_land_in_their_utc_date_partition(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0, 1.0), ("1", T0 + timedelta(minutes=2), 2.0)))
     assert store.partitions() == [date(2026, 3, 2), date(2026, 3, 3)]
-    assert (tmp_path / "date=2026-03-02" / "part-0.parquet").exists()
+    assert (tmp_path / "date=2026-03-02" / "acme.parquet").exists()
 
 
 def test_merge_keeps_the_latest_fetch_of_a_key(tmp_path: Path) -> None:
@@ -71,7 +106,7 @@ def test_stored_files_keep_the_unified_schema_and_sorted_order(tmp_path: Path) -
             ("1", T0 - timedelta(minutes=5), 1.0),
         )
     )
-    table = pq.read_table(tmp_path / "date=2026-03-02" / "part-0.parquet")
+    table = pq.read_table(tmp_path / "date=2026-03-02" / "acme.parquet")
     assert table.schema.equals(TELEMETRY_SCHEMA, check_metadata=False)
     assert table.column("provider_vehicle_id").to_pylist() == ["1", "1", "2"]
     assert table.column("timestamp").to_pylist() == [
@@ -84,7 +119,7 @@ def test_stored_files_keep_the_unified_schema_and_sorted_order(tmp_path: Path) -
 def test_only_touched_partitions_are_rewritten(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0 - timedelta(days=1), 1.0), ("1", T0, 1.0)))
-    untouched = tmp_path / "date=2026-03-01" / "part-0.parquet"
+    untouched = tmp_path / "date=2026-03-01" / "acme.parquet"
     before = untouched.stat()
     store.merge(rows(("1", T0 - timedelta(minutes=1), 2.0)))
     after = untouched.stat()
@@ -107,7 +142,7 @@ def test_a_crash_while_writing_leaves_the_old_partition_intact(
     monkeypatch.undo()
     assert store.read().column("speed_mph").to_pylist() == [1.0]
     leftovers = [p.name for p in (tmp_path / "date=2026-03-02").iterdir()]
-    assert leftovers == ["part-0.parquet"]
+    assert leftovers == ["acme.parquet"]
 
 
 def test_the_dataset_reads_with_pyarrow_and_pandas_using_partition_pruning(tmp_path: Path) -> None:
@@ -162,7 +197,7 @@ def test_prune_also_removes_old_date_directories_a_killed_run_left_without_data(
     # Killed between deleting a partition and its quarantine, and inside a first write.
     orphan_quarantine = store.quarantine_dir(date(2026, 2, 20))
     orphan_quarantine.mkdir(parents=True)
-    (orphan_quarantine / "part-0.parquet").write_bytes(b"PAR1")
+    (orphan_quarantine / "acme.parquet").write_bytes(b"PAR1")
     empty_partition = store.partition_dir(date(2026, 2, 21))
     empty_partition.mkdir()
     assert store.prune(5, today=date(2026, 3, 4)) == []
@@ -178,7 +213,7 @@ def test_a_row_quarantined_again_is_kept_once_as_last_fetched(tmp_path: Path) ->
         store.quarantine(
             bad.append_column("reason", pa.array(["negative speed"] * 2)), undated=T0.date()
         )
-    table = pq.read_table(store.quarantine_dir(T0.date()) / "part-0.parquet")
+    table = pq.read_table(store.quarantine_dir(T0.date()) / "acme.parquet")
     assert table.column("provider_vehicle_id").to_pylist() == ["8", "9"]
     assert table.column("speed_mph").to_pylist() == [-3.0, -2.0]
     assert table.column("reason").to_pylist() == ["negative speed"] * 2
@@ -204,7 +239,7 @@ def test_providers_with_different_dictionaries_share_a_partition(tmp_path: Path)
 def test_taking_the_lock_removes_temporary_files_left_by_a_killed_run(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0, 1.0)))
-    orphan = tmp_path / "date=2026-03-02" / ".part-0.parquet.4242.tmp"
+    orphan = tmp_path / "date=2026-03-02" / ".acme.parquet.4242.tmp"
     orphan.write_bytes(b"PAR1 half")
     with store.locked():
         pass
@@ -235,7 +270,7 @@ def test_quarantined_rows_are_filed_by_date_and_those_without_a_time_under_the_g
     assert count == 3
     filed = {
         path.parent.name: pq.read_table(path).column("reason").to_pylist()
-        for path in tmp_path.glob("_quarantine/*/part-0.parquet")
+        for path in tmp_path.glob("_quarantine/*/acme.parquet")
     }
     assert filed == {
         "date=2026-03-02": ["negative speed"],
@@ -294,11 +329,165 @@ def test_partitions_read_the_same_with_duckdb_and_polars(tmp_path: Path) -> None
     polars = pytest.importorskip("polars")
     store = DatasetStore(tmp_path)
     store.merge(rows(("1", T0, 1.5), ("2", T0 - timedelta(minutes=1), 2.25), ("1", T0, 3.0)))
+    store.merge(rows(("1", T0, 4.0), provider="zeta"))  # a file of its own, its own dictionary
     files = str(tmp_path / "date=*" / "*.parquet")
-    expected = [("1", T0, 3.0), ("2", T0 - timedelta(minutes=1), 2.25)]
-    query = "SELECT provider_vehicle_id, timestamp, speed_mph FROM read_parquet(?) ORDER BY 1"
+    expected = [
+        ("acme", "1", T0, 3.0),
+        ("acme", "2", T0 - timedelta(minutes=1), 2.25),
+        ("zeta", "1", T0, 4.0),
+    ]
+    columns = "provider", "provider_vehicle_id", "timestamp", "speed_mph"
+    query = f"SELECT {', '.join(columns)} FROM read_parquet(?) ORDER BY 1, 2"
     assert duckdb.execute(query, [files]).fetchall() == expected
-    frame = polars.read_parquet(files).sort("provider_vehicle_id")
-    assert list(frame.select("provider_vehicle_id", "timestamp", "speed_mph").iter_rows()) == (
-        expected
+    frame = polars.read_parquet(files).sort("provider", "provider_vehicle_id")
+    assert list(frame.select(*columns).iter_rows()) == expected
+
+
+# -- one file per provider per date ----------------------------------------------------------
+def test_each_provider_has_its_own_file_per_date(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    both = pa.concat_tables(
+        [
+            rows(("2", T0, 1.0), ("1", T0 + timedelta(minutes=2), 2.0), provider="samsara"),
+            rows(("1", T0, 3.0), provider="motive"),
+        ]
     )
+    result = store.merge(both)
+    assert files_of(tmp_path) == [
+        "date=2026-03-02/motive.parquet",
+        "date=2026-03-02/samsara.parquet",
+        "date=2026-03-03/samsara.parquet",
+    ]
+    assert result.partitions == ["2026-03-02", "2026-03-03"]
+    samsara = pq.read_table(tmp_path / "date=2026-03-02" / "samsara.parquet")
+    assert set(samsara.column("provider").to_pylist()) == {"samsara"}
+    # A date reads in (provider, vehicle, time) order, as when it was one file.
+    day = store.read_partition(T0.date())
+    assert [(r["provider"], r["provider_vehicle_id"]) for r in day.to_pylist()] == [
+        ("motive", "1"),
+        ("samsara", "2"),
+    ]
+
+
+def test_merging_one_provider_leaves_the_other_providers_file_untouched(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("1", T0, 1.0), provider="motive"))
+    store.merge(rows(("1", T0, 1.0), provider="samsara"))
+    other = tmp_path / "date=2026-03-02" / "samsara.parquet"
+    before, content = other.stat(), other.read_bytes()
+    store.merge(rows(("1", T0, 2.0), ("2", T0, 2.0), provider="motive"))
+    store.quarantine(set_aside(rows(("3", T0, -1.0), provider="motive")), undated=T0.date())
+    after = other.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert other.read_bytes() == content
+    assert speeds(store.read()) == {
+        ("motive", "1"): 2.0,
+        ("motive", "2"): 2.0,
+        ("samsara", "1"): 1.0,
+    }
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "Motive", "part-0", "9lives", ""])
+def test_a_provider_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, name: str) -> None:
+    store = DatasetStore(tmp_path)
+    with pytest.raises(FthError, match=r"provider .* must be a plain name"):
+        store.merge(
+            pa.concat_tables(
+                [rows(("1", T0, 1.0), provider="acme"), rows(("1", T0, 1.0), provider=name)]
+            )
+        )
+    with pytest.raises(FthError, match=r"provider .* must be a plain name"):
+        store.quarantine(set_aside(rows(("1", T0, -1.0), provider=name)), undated=T0.date())
+    assert files_of(tmp_path) == [], "refused before any file was written"
+
+
+def test_a_quarantined_row_without_a_provider_is_refused(tmp_path: Path) -> None:
+    _, unnamed = split_quarantined(
+        {
+            "provider": [None],
+            "provider_vehicle_id": ["1"],
+            "timestamp": [T0],
+            "reason": ["negative speed"],
+        }
+    )
+    with pytest.raises(FthError, match="provider None"):
+        DatasetStore(tmp_path).quarantine(unnamed, undated=T0.date())
+    assert files_of(tmp_path) == []
+
+
+# -- a legacy dataset: one part-0.parquet per date -------------------------------------------
+def legacy_dataset(root: Path) -> None:
+    """A dataset as fth wrote it before per-provider files: on 2026-03-02, motive vehicles 1
+    and 2 and samsara vehicle 1 at speed 1, and a quarantined row of each provider."""
+    both = pa.concat_tables(
+        [
+            rows(("1", T0, 1.0), ("2", T0, 1.0), provider="motive"),
+            rows(("1", T0, 1.0), provider="samsara"),
+        ]
+    )
+    write_legacy(root / "date=2026-03-02", both)
+    bad = (
+        set_aside(rows(("9", T0, -1.0), provider="motive")),
+        set_aside(rows(("9", T0, -1.0), provider="samsara")),
+    )
+    quarantine = pa.concat_tables([table.cast(QUARANTINE_SCHEMA) for table in bad])
+    write_legacy(root / "_quarantine" / "date=2026-03-02", quarantine)
+
+
+def test_legacy_single_file_is_split_per_provider_keeping_newer_rows(tmp_path: Path) -> None:
+    legacy_dataset(tmp_path)
+    store = DatasetStore(tmp_path)
+    assert speeds(store.read())[("samsara", "1")] == 1.0, "readable before the split"
+    # A provider file beside the legacy file was written after it: its rows are the newer.
+    newer = tmp_path / "date=2026-03-02" / "motive.parquet"
+    pq.write_table(rows(("1", T0, 5.0), provider="motive"), newer)
+    with store.locked():
+        pass
+    assert files_of(tmp_path) == [
+        "_quarantine/date=2026-03-02/motive.parquet",
+        "_quarantine/date=2026-03-02/samsara.parquet",
+        "date=2026-03-02/motive.parquet",
+        "date=2026-03-02/samsara.parquet",
+    ]
+    assert speeds(store.read()) == {
+        ("motive", "1"): 5.0,  # the provider file's row, not the legacy file's
+        ("motive", "2"): 1.0,
+        ("samsara", "1"): 1.0,
+    }
+    assert store.read().num_rows == 3
+    quarantined = pq.read_table(tmp_path / "_quarantine" / "date=2026-03-02" / "samsara.parquet")
+    assert quarantined.column("reason").to_pylist() == ["negative speed"]
+
+
+def test_legacy_split_is_idempotent(tmp_path: Path) -> None:
+    legacy_dataset(tmp_path)
+    legacy = tmp_path / "date=2026-03-02" / "part-0.parquet"
+    kept = legacy.read_bytes()
+    store = DatasetStore(tmp_path)
+    with store.locked():
+        pass
+    split = store.read()
+    # A crash after the providers' files were written, before the legacy file was removed:
+    # the next split must end where the first did.
+    legacy.write_bytes(kept)
+    with store.locked():
+        pass
+    assert not legacy.exists()
+    assert store.read().equals(split)
+    with store.locked():  # nothing left to split
+        pass
+    assert store.read().equals(split)
+
+
+def test_a_merge_splits_its_dates_legacy_file_first_even_without_the_lock(
+    tmp_path: Path,
+) -> None:
+    legacy_dataset(tmp_path)
+    store = DatasetStore(tmp_path)
+    store.merge(rows(("2", T0, 7.0), provider="motive"))
+    assert not (tmp_path / "date=2026-03-02" / "part-0.parquet").exists()
+    assert speeds(store.read()) == {
+        ("motive", "1"): 1.0,
+        ("motive", "2"): 7.0,  # the merged row, newer than the legacy file's
+        ("samsara", "1"): 1.0,
+    }
