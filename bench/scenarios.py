@@ -54,7 +54,7 @@ class Sizes:
     a_latency_ms: float = 100.0
     b_vehicles: int = 105  # 1.0M GPS points over both providers
     b_days: int = 7
-    b_repeats: int = 3
+    b_repeats: int = 5
     c_vehicles: int = 10
     c_history: tuple[int, int] = (7, 365)
     c_repeats: int = 3

@@ -23,6 +23,51 @@ def test_version_prints_the_installed_version() -> None:
     assert result.stdout == f"fth {version('fth-core')}\n"
 
 
+def _console(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (Python that ends by calling ``console_main``) as the fth process."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_command_runs_exit_handlers_and_flushes_its_output_before_it_ends(
+    tmp_path: Path,
+) -> None:
+    result = _console(
+        "import atexit, pathlib, sys\n"
+        "from fth_core.cli import console_main\n"
+        "marker = pathlib.Path(sys.argv[1], 'handler-ran')\n"
+        "atexit.register(marker.write_text, 'yes')\n"
+        "sys.stdout.write('unflushed line')\n"
+        "sys.argv = ['fth', 'endpoints', 'geotab']\n"
+        "console_main()\n",
+        tmp_path,
+    )
+    assert result.returncode == 2  # the command's own exit code
+    assert result.stdout == "unflushed line"
+    assert result.stderr.startswith("error: no installed plugin provides 'geotab'")
+    assert (tmp_path / "handler-ran").read_text() == "yes"
+
+
+def test_a_thread_still_running_when_the_command_ends_is_waited_for(tmp_path: Path) -> None:
+    result = _console(
+        "import pathlib, sys, threading, time\n"
+        "from fth_core.cli import console_main\n"
+        "done = pathlib.Path(sys.argv[1], 'thread-done')\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), done.write_text('yes'))).start()\n"
+        "sys.argv = ['fth', '--version']\n"
+        "console_main()\n",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "thread-done").read_text() == "yes"
+
+
 def test_endpoints_lists_every_endpoint_with_method_path_and_params() -> None:
     result = run_fth("endpoints")
     assert result.returncode == 0, result.stderr
