@@ -1,4 +1,5 @@
-"""Client CPU per response: httpx's own transport against fth's direct transport.
+"""Client CPU per response: httpx's client over its own transport, over fth's direct transport,
+and fth's ``TelemetryClient`` (which hands direct requests to that transport itself).
 
 A loopback server answers every request with the same body, the size of a Motive vehicle-day
 (650 KB of JSON by default). The client thread's CPU time (``time.thread_time``: the server's
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import httpx
 
+from fth_core.client import TelemetryClient
+from fth_core.endpoints import RequestSpec
 from fth_core.sim import SimRequest, SimResponse, SimServer
 from fth_core.transport import DirectTransport
 
@@ -28,23 +32,35 @@ def main() -> None:
     def answer(request: SimRequest) -> SimResponse:
         return SimResponse(200, body, {"Content-Type": "application/json"})
 
-    transports = {
-        "httpx (httpcore, h11)": None,
-        "fth DirectTransport": DirectTransport(httpx.create_ssl_context()),
-    }
+    day = RequestSpec("GET", "/day")
     with SimServer(answer) as server:
-        for name, transport in transports.items():
-            with httpx.Client(base_url=server.base_url, transport=transport) as client:
-                client.get("/warm-up")
-                cpu = 0.0
-                for _ in range(args.requests):
-                    began = time.thread_time()
-                    assert len(client.get("/day").content) == len(body)
-                    cpu += time.thread_time() - began
+        clients: dict[str, Callable[[], bytes]] = {
+            "httpx (httpcore, h11)": _get(httpx.Client(base_url=server.base_url)),
+            "httpx, DirectTransport": _get(
+                httpx.Client(
+                    base_url=server.base_url,
+                    transport=DirectTransport(httpx.create_ssl_context()),
+                )
+            ),
+            "fth TelemetryClient": lambda: fth.send(day).content,
+        }
+        fth = TelemetryClient("bench", server.base_url)
+        for name, get in clients.items():
+            get()  # warm-up
+            cpu = 0.0
+            for _ in range(args.requests):
+                began = time.thread_time()
+                assert len(get()) == len(body)
+                cpu += time.thread_time() - began
             print(
                 f"{name:>22}: {cpu / args.requests * 1000:.2f} ms of client CPU per "
                 f"{len(body) / 1000:,.0f} KB response"
             )
+        fth.close()
+
+
+def _get(client: httpx.Client) -> Callable[[], bytes]:
+    return lambda: client.get("/day").content
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,6 +177,9 @@ class TelemetryClient(Closing):
         connect, read = timeout
         limit = self.governor.max_concurrency
         verify = _ssl_context(verify_ssl, use_truststore)
+        # Direct connections (no proxy) skip the httpx.Client's per-request machinery: see
+        # _exchange.
+        self._direct = direct_transport(verify, proxy)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -188,7 +191,7 @@ class TelemetryClient(Closing):
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             verify=verify,
             proxy=proxy,
-            transport=direct_transport(verify, proxy),
+            transport=self._direct,
             trust_env=True,
             follow_redirects=False,
         )
@@ -273,9 +276,7 @@ class TelemetryClient(Closing):
             started = time.monotonic()
             self._count("requests")
             try:
-                response = self._http.request(
-                    method, path, params=list(request.params), headers=dict(request.headers)
-                )
+                response = self._exchange(request)
             except httpx.TimeoutException as exc:
                 reason = f"timed out ({type(exc).__name__})"
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
@@ -304,6 +305,41 @@ class TelemetryClient(Closing):
         if status in RETRY_STATUSES:
             raise _Retryable(error, status)
         raise error
+
+    def _exchange(self, request: RequestSpec) -> httpx.Response:
+        """One HTTP exchange of ``request``, its body read.
+
+        Through a proxy, the ``httpx.Client`` does it all. A direct connection gets the request
+        httpx's client would build (the client's URL and headers, its timeouts) handed straight
+        to the transport: on every request the client also runs its cookie jar both ways (two
+        ``urllib`` request adapters each time), an auth flow and redirect bookkeeping, none of
+        which fth uses — keys travel in headers, redirects are not followed, and neither API
+        sets cookies. That machinery cost a quarter of a millisecond of CPU per request, more
+        than the transport itself (``bench/bench_transport.py``).
+        """
+        if self._direct is None:
+            return self._http.request(
+                request.method,
+                request.path,
+                params=list(request.params),
+                headers=dict(request.headers),
+            )
+        headers = self._http.headers.copy()
+        headers.update(request.headers)
+        base = self._http.base_url  # joined to a path as the client joins them
+        outgoing = httpx.Request(
+            request.method,
+            base.copy_with(raw_path=base.raw_path + request.path.lstrip("/").encode("ascii")),
+            params=list(request.params),
+            headers=headers,
+            extensions={"timeout": self._http.timeout.as_dict()},
+        )
+        started = time.monotonic()
+        response = self._direct.handle_request(outgoing)
+        response.request = outgoing
+        response.read()
+        response.elapsed = timedelta(seconds=time.monotonic() - started)
+        return response
 
     # -- endpoints and pages ---------------------------------------------------------------
     def fetch(

@@ -21,7 +21,7 @@ from fth_core.client import (
     _ssl_context,
     parse_retry_after,
 )
-from fth_core.endpoints import EndpointDefinition
+from fth_core.endpoints import EndpointDefinition, RequestSpec
 from fth_core.errors import APIError, TransportError
 from fth_core.sim.server import Fault, LoggedRequest, SimServer
 from fth_core.sim.wire import SimRequest, SimResponse
@@ -383,6 +383,29 @@ def test_requests_go_through_the_configured_proxy(serve: Serve, connect: Connect
     assert [r.path for r in proxy.requests()] == ["/items"]
     # ... and the target heard nothing directly.
     assert target.requests() == []
+
+
+def test_a_direct_request_carries_what_httpx_sends_through_a_proxy(
+    serve: Serve, connect: Connect
+) -> None:
+    """A direct connection hands requests to the transport itself, not through httpx's client
+    (``TelemetryClient._exchange``); what reaches the server is the same."""
+    target, proxy = serve(ok), serve(_proxy)
+    request = RequestSpec(
+        "GET",
+        "/items/a%2Fb",
+        (("since", "2026-03-01T00:00:00+00:00"), ("types", "gps,engineStates")),
+        (("X-Metric-Units", "true"),),
+    )
+    connect(target).send(request)
+    connect(target, proxy=proxy.base_url).send(request)
+    (direct,), (proxied,) = target.requests(), proxy.requests()
+    assert (direct.path, direct.query) == (proxied.path, proxied.query)
+    assert direct.query == {
+        "since": ["2026-03-01T00:00:00+00:00"],
+        "types": ["gps,engineStates"],
+    }
+    assert direct.headers == proxied.headers
 
 
 def test_a_proxy_from_the_environment_is_used(
