@@ -11,6 +11,7 @@ import pytest
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import RequestSpec
 from fth_core.errors import ResponseFormatError
+from fth_core.schema import epoch_us
 from fth_motive.telemetry import LocationHistory, RosterVehicle, flatten_locations, read_days
 from fth_motive.wire import LOCATIONS_PAGE_DECODER, Breadcrumb, as_breadcrumbs
 
@@ -72,3 +73,22 @@ def test_an_answer_that_does_not_decode_is_worded_as_the_client_words_it(
 def test_a_null_or_empty_list_reads_as_no_columns() -> None:
     assert _read(b'{"vehicle_locations": null}').num_rows == 0
     assert _read(b'{"vehicle_locations": []}').num_rows == 0
+
+
+def test_reading_since_a_time_leaves_out_earlier_breadcrumbs_but_not_untimed_ones(
+    payloads: Any,
+) -> None:
+    times = ["2026-07-13T23:59:59Z", None, "2026-07-14T00:00:00Z", "bad", "2026-07-14T05:00:00Z"]
+    body = msgspec.json.encode(
+        payloads.wrap(
+            "vehicle_locations",
+            "vehicle_location",
+            [payloads.location(located_at=at, description=f"#{i}") for i, at in enumerate(times)],
+        )
+    )
+    with TelemetryClient("motive", "http://127.0.0.1:9") as client:
+        since = read_days(client, ANSWERING, body, since=epoch_us(START))
+        everything = read_days(client, ANSWERING, body)
+    assert since.column("description").to_pylist() == ["#1", "#2", "#3", "#4"]
+    assert since.column("located_at").to_pylist() == times[1:]
+    assert everything.num_rows == len(times)
