@@ -201,7 +201,9 @@ class Backfill:
 def _backfill(tmp: Path, tag: str, vehicles: int, days: int, repeats: int = 1) -> Backfill:
     """``fth run`` of ``days`` from DAY0 on an empty dataset, no latency, no quotas; with
     ``repeats``, the run using the least CPU of that many (each on an empty dataset), since
-    CPU time on a shared machine varies by a fifth from run to run."""
+    CPU time on a shared machine varies from run to run: identical runs of B took 4.0 to 6.3
+    CPU-s within an hour here, and the same decoding loop 0.9 to 1.4 us a point from one
+    second to the next."""
     end = DAY0 + timedelta(days=days)
     specs = [
         SimSpec(name, vehicles, seed, end + timedelta(days=3))

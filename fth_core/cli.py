@@ -688,9 +688,9 @@ def _reuse_freed_memory() -> None:
 
     A run allocates and frees response bodies and Arrow buffers of up to tens of MB all along.
     By default glibc hands such blocks back to the kernel once freed, and they come back as new
-    pages the kernel zeroes as they fault in: scenario B of ``bench/scenarios.py`` took 110,000
-    page faults instead of 65,000 and 0.1-0.2 CPU-s more of system time, for a peak RSS about
-    5% lower. Other C libraries keep their own policy.
+    pages the kernel zeroes as they fault in: scenario B of ``bench/scenarios.py`` took 102,000
+    page faults instead of 59,000 and 0.13 CPU-s more of system time (medians of 8 runs). These
+    settings raise its peak RSS by about 5%. Other C libraries keep their own policy.
     """
     if any(name.startswith("MALLOC_") for name in os.environ):
         return

@@ -1,7 +1,8 @@
 """Layer 2: the provider-agnostic HTTP client.
 
 :class:`TelemetryClient` executes :class:`~fth_core.endpoints.RequestSpec` s for one provider
-over one pooled ``httpx.Client``. All resilience lives in :meth:`TelemetryClient.send`, one code
+over one pool of connections (httpx, over fth's own transport for direct connections; see
+:mod:`fth_core.transport`). All resilience lives in :meth:`TelemetryClient.send`, one code
 path for every request:
 
 * retries (tenacity) on connection errors, timeouts, 408, 429, 500, 502, 503, 504 — never on
