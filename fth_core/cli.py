@@ -33,7 +33,6 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer
 import yaml
-from rich.table import Table
 
 from fth_core import __version__
 from fth_core.config import load_config, parse_config
@@ -44,9 +43,8 @@ from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline, fail
 from fth_core.plugins import load_plugins
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.report import RunProgress, console, human_bytes, print_summary
+from fth_core.report import RunProgress, console, human_bytes, print_summary, table
 from fth_core.scaffold import render_config
-from fth_core.sim.launcher import launch_simulators
 from fth_core.store import DatasetStore
 
 __all__ = ["app", "console_main", "main"]
@@ -115,17 +113,17 @@ def plugins(
     elif not infos:
         sys.stdout.write("No fth plugins are installed (or FTH_LOAD_PLUGINS selects none).\n")
     else:
-        table = Table("plugin", "distribution", "version", "hooks", "status")
+        listing = table("plugin", "distribution", "version", "hooks", "status")
         for info in infos:
             status = "skipped" if info.skipped else f"error: {info.error}" if info.error else "ok"
-            table.add_row(
+            listing.add_row(
                 info.name,
                 info.distribution or "-",
                 info.version or "-",
                 ", ".join(h.removeprefix("fth_") for h in info.hooks) or "-",
                 status,
             )
-        console().print(table)
+        console().print(listing)
     if registry_error:
         raise FthError(registry_error)
 
@@ -158,13 +156,13 @@ def providers(
                 "No providers installed. Install a provider plugin, e.g. pip install fth-samsara.\n"
             )
         return
-    table = Table("provider", "distribution", "endpoints", "default base URL")
+    listing = table("provider", "distribution", "endpoints", "default base URL")
     for name in names:
         spec = registry.spec(name)
-        table.add_row(
+        listing.add_row(
             name, registry.owners.get(name, "-"), str(len(spec.endpoints)), spec.default_base_url
         )
-    console().print(table)
+    console().print(listing)
 
 
 @app.command()
@@ -181,11 +179,11 @@ def endpoints(
     if not found:
         sys.stdout.write("No endpoints: no provider plugins are installed.\n")
         return
-    table = Table("provider", "endpoint", "path", "params")
+    listing = table("provider", "endpoint", "path", "params")
     for e in found:
         params = ", ".join(p.name + ("*" if p.required else "") for p in e.params)
-        table.add_row(e.provider, e.name, f"{e.method} {e.path}", params or "-")
-    console().print(table)
+        listing.add_row(e.provider, e.name, f"{e.method} {e.path}", params or "-")
+    console().print(listing)
     sys.stdout.write("* required\n")
 
 
@@ -352,10 +350,10 @@ def _print_table(frame: Any, limit: int = 50) -> None:
         if shown and used + width > screen.width:
             break
         shown, used = shown + 1, used + width
-    table = Table(*names[:shown])
+    listing = table(*names[:shown])
     for cells in rows:
-        table.add_row(*cells[:shown])
-    screen.print(table)
+        listing.add_row(*cells[:shown])
+    screen.print(listing)
     if len(frame) > limit:
         sys.stdout.write(f"... {len(frame) - limit} more rows (use --format csv or json)\n")
     if shown < len(names):
@@ -553,6 +551,8 @@ def demo(
     ),
 ) -> None:
     """Run the whole job against the built-in simulators on 127.0.0.1 — no credentials needed."""
+    from fth_core.sim.launcher import launch_simulators  # on use: only this and `fth simulate`
+
     registry = EndpointRegistry.from_plugins()
     screen = console()
     with launch_simulators(registry, vehicles=vehicles) as sims:
@@ -621,6 +621,8 @@ def simulate(
     port: Annotated[int, typer.Option(min=0, max=65535, help="First port (0: any free).")] = 0,
 ) -> None:
     """Serve the provider simulators on 127.0.0.1 in the foreground until Ctrl-C."""
+    from fth_core.sim.launcher import launch_simulators  # on use: only this and `fth demo`
+
     registry = EndpointRegistry.from_plugins()
     with launch_simulators(
         registry, provider, vehicles=vehicles, seed=seed, latency_ms=latency_ms, port=port

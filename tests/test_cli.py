@@ -68,6 +68,22 @@ def test_a_thread_still_running_when_the_command_ends_is_waited_for(tmp_path: Pa
     assert (tmp_path / "thread-done").read_text() == "yes"
 
 
+def test_json_output_loads_neither_rich_nor_the_simulators(tmp_path: Path) -> None:
+    # What a cron job runs should not pay for drawing tables or serving simulators.
+    result = _console(
+        "import atexit, sys\n"
+        "from fth_core.cli import console_main\n"
+        "loaded = lambda: sorted({m.split('.')[0] for m in sys.modules if m.startswith"
+        "(('rich', 'fth_core.sim.launcher'))})\n"
+        "atexit.register(lambda: sys.stderr.write(f'loaded: {loaded()}'))\n"
+        "sys.argv = ['fth', 'plugins', '--json']\n"
+        "console_main()\n",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "loaded: []"
+
+
 def test_endpoints_lists_every_endpoint_with_method_path_and_params() -> None:
     result = run_fth("endpoints")
     assert result.returncode == 0, result.stderr
