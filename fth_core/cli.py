@@ -714,8 +714,9 @@ def console_main() -> None:
     one — is work the operating system does at once when the process ends: after a run it cost
     0.17 CPU-s (scenario B of ``bench/scenarios.py``, 3.5% of the run). Exit handlers still run
     (logging's flush among them) and the output streams are flushed. A thread still alive (a
-    plugin's, say) or an exit code that is not a number gets Python's normal exit instead, which
-    waits for the thread or prints the message.
+    plugin's, say), an exit code that is not a number, or a profiler or tracer at work (cProfile,
+    coverage, a debugger: they write their results after the program) gets Python's normal exit
+    instead.
     """
     _reuse_freed_memory()
     try:
@@ -723,7 +724,8 @@ def console_main() -> None:
         code: str | int = 0
     except SystemExit as done:
         code = 0 if done.code is None else done.code
-    if not isinstance(code, int) or threading.active_count() > 1:
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if not isinstance(code, int) or threading.active_count() > 1 or watched:
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

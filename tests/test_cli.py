@@ -68,6 +68,20 @@ def test_a_thread_still_running_when_the_command_ends_is_waited_for(tmp_path: Pa
     assert (tmp_path / "thread-done").read_text() == "yes"
 
 
+def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "fth.prof"
+    result = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fth_core.cli", "--version"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert profile.stat().st_size > 0
+
+
 def test_json_output_loads_neither_rich_nor_the_simulators(tmp_path: Path) -> None:
     # What a cron job runs should not pay for drawing tables or serving simulators.
     result = _console(
