@@ -41,8 +41,7 @@ class RunProgress:
     """Run progress: a rich bar per provider on a terminal, plain lines otherwise."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.console = None if quiet else console(stderr=True)
+        self.console = None if quiet else console(stderr=True)  # quiet: shows nothing
         self.bar: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
 
