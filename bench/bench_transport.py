@@ -33,18 +33,19 @@ def main() -> None:
         return SimResponse(200, body, {"Content-Type": "application/json"})
 
     day = RequestSpec("GET", "/day")
-    with SimServer(answer) as server:
+    with (
+        SimServer(answer) as server,
+        httpx.Client(base_url=server.base_url) as plain,
+        httpx.Client(
+            base_url=server.base_url, transport=DirectTransport(httpx.create_ssl_context())
+        ) as direct,
+        TelemetryClient("bench", server.base_url) as fth,
+    ):
         clients: dict[str, Callable[[], bytes]] = {
-            "httpx (httpcore, h11)": _get(httpx.Client(base_url=server.base_url)),
-            "httpx, DirectTransport": _get(
-                httpx.Client(
-                    base_url=server.base_url,
-                    transport=DirectTransport(httpx.create_ssl_context()),
-                )
-            ),
+            "httpx (httpcore, h11)": lambda: plain.get("/day").content,
+            "httpx, DirectTransport": lambda: direct.get("/day").content,
             "fth TelemetryClient": lambda: fth.send(day).content,
         }
-        fth = TelemetryClient("bench", server.base_url)
         for name, get in clients.items():
             get()  # warm-up
             cpu = 0.0
@@ -56,11 +57,6 @@ def main() -> None:
                 f"{name:>22}: {cpu / args.requests * 1000:.2f} ms of client CPU per "
                 f"{len(body) / 1000:,.0f} KB response"
             )
-        fth.close()
-
-
-def _get(client: httpx.Client) -> Callable[[], bytes]:
-    return lambda: client.get("/day").content
 
 
 if __name__ == "__main__":

@@ -236,12 +236,7 @@ def _by_day(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date
     days = pc.cast(table.column("timestamp"), pa.date32())
     if undated is not None:
         days = pc.fill_null(days, pa.scalar(undated, pa.date32()))
-    touched = sorted(pc.unique(days).to_pylist())
-    if len(touched) == 1:  # a window of a day, as usual: all of it, without a filter's copy
-        yield touched[0], table
-        return
-    for day in touched:
-        yield day, table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+    return _rows_of_each(table, days, sorted(pc.unique(days).to_pylist()))
 
 
 def _by_provider(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
@@ -255,11 +250,20 @@ def _by_provider(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
                 f"cannot store rows of provider {name!r}: a provider must be a plain name "
                 "([a-z][a-z0-9_]*), since it names the provider's files"
             )
-    if len(names) == 1:  # a window of one provider, as usual: all of it, without a copy
-        yield names[0], table
+    return _rows_of_each(table, column, sorted(names))
+
+
+def _rows_of_each(
+    table: pa.Table, values: pa.ChunkedArray, distinct: list[Any]
+) -> Iterator[tuple[Any, pa.Table]]:
+    """``(value, rows)`` for each of ``distinct``, in that order: the rows of ``table`` whose
+    ``values`` (one per row) equal it. A single value, as in a window of one day and one
+    provider, takes the whole table as it is, without a filter's copy."""
+    if len(distinct) == 1:
+        yield distinct[0], table
         return
-    for name in sorted(names):
-        yield name, table.filter(pc.equal(column, name))
+    for value in distinct:
+        yield value, table.filter(pc.equal(values, value))
 
 
 def _by_file(table: pa.Table, undated: date | None = None) -> Iterator[tuple[date, str, pa.Table]]:

@@ -182,6 +182,7 @@ _COLUMNS = pa.schema(
 _NO_BREADCRUMBS = pa.RecordBatch.from_pylist([], schema=_COLUMNS)
 # What a breadcrumb without a driver reads as: every field null, like the missing driver.
 _NO_DRIVER = BreadcrumbDriver()
+_NEVER = np.iinfo(np.int64).max  # µs since the epoch no time reaches
 
 
 def breadcrumb_columns(records: Sequence[Breadcrumb], since: int | None = None) -> pa.RecordBatch:
@@ -200,7 +201,8 @@ def breadcrumb_columns(records: Sequence[Breadcrumb], since: int | None = None) 
     located_at = pa.array([r.located_at for r in records], type=pa.string())
     times = parse_timestamps(located_at)
     if since is not None:
-        kept = pc.fill_null(times.view(pa.int64()), since).to_numpy() >= since
+        before, _ = _sides(times, since, _NEVER)
+        kept = ~before
         if not kept.all():
             records = list(compress(records, kept))
             located_at, times = located_at.filter(kept), times.filter(kept)
