@@ -9,9 +9,12 @@ import json
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -348,7 +351,20 @@ def test_demo_writes_a_readable_dataset_and_prints_its_path_and_a_pandas_snippet
     assert frame.groupby("provider", observed=True)["provider_vehicle_id"].nunique().max() <= 3
 
 
-def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) -> None:
+@dataclass
+class Simulating:
+    """A running ``fth simulate``: the process, the ``(base_url, api_key)`` it printed for each
+    provider, and its further output lines as ``reader`` reads them."""
+
+    process: subprocess.Popen[str]
+    served: dict[str, tuple[str, str]]
+    lines: queue.Queue[str]
+    reader: threading.Thread
+
+
+@contextmanager
+def simulating(tmp_path: Path) -> Iterator[Simulating]:
+    """``fth simulate`` in a subprocess, killed on the way out if still running."""
     process = subprocess.Popen(
         fth_command("simulate", "--vehicles", "2", "--port", "0"),
         env=cli_env(),
@@ -376,6 +392,16 @@ def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) 
             match = re.fullmatch(r"(\w+): base_url=(\S+) api_key=(\S+)\n", line)
             assert match, line
             served[match[1]] = (match[2], match[3])
+        yield Simulating(process, served, lines, reader)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) -> None:
+    with simulating(tmp_path) as sim:
+        process, served = sim.process, sim.served
         assert set(served) == {"motive", "samsara"}
         with httpx.Client(trust_env=False, timeout=10) as client:
             url, key = served["motive"]
@@ -391,14 +417,30 @@ def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) 
             assert len(samsara.json()["data"]) == 2
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-        reader.join(timeout=5)
+        sim.reader.join(timeout=5)
         rest = []
-        while not lines.empty():
-            rest.append(lines.get())
+        while not sim.lines.empty():
+            rest.append(sim.lines.get())
         assert rest == ["stopped\n"]
         assert process.stderr is not None
         assert "Traceback" not in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def test_a_simulator_queues_a_burst_of_connections_while_it_is_busy(tmp_path: Path) -> None:
+    """The kernel holds connections a server has not accepted yet, up to its listen backlog;
+    past it, a new connection's SYN is dropped and the client retries only after a second.
+    A client opening its pool at once (Motive: 10 in flight) must never meet that: with the
+    simulator stopped, so that it accepts nothing, 64 connections still complete."""
+    with simulating(tmp_path) as sim:
+        url, _key = sim.served["motive"]
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        sim.process.send_signal(signal.SIGSTOP)
+        connections: list[socket.socket] = []
+        try:
+            for _ in range(64):
+                connections.append(socket.create_connection(address, timeout=0.5))
+        finally:
+            for connection in connections:
+                connection.close()
+            sim.process.send_signal(signal.SIGCONT)
+        assert len(connections) == 64

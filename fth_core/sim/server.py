@@ -354,6 +354,11 @@ class SimServer(Closing):
 
 class _LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog: connections the kernel completes before the server accepts them.
+    # socketserver's default of 5 is overrun by a client opening its pool at once (Motive's
+    # ten), and each connection beyond it waits a second for its SYN to be resent: runs took
+    # a second longer at random. Real API front ends queue hundreds.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up (it timed out on a stall or latency) is normal here, not a
