@@ -146,6 +146,47 @@ def test_connection_close_and_chunked_and_gzip_bodies_are_read_as_httpx_reads_th
     assert server.connections == 1
 
 
+def test_informational_and_bodiless_answers_leave_the_connection_in_step(
+    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
+) -> None:
+    """A 1xx before the answer is skipped; a HEAD, 204 or 304 answer has no body whatever its
+    Content-Length says; the next answer on the connection is read from the right byte."""
+    server = scripted(
+        keep_alive(
+            b"HTTP/1.1 100 Continue\r\n\r\n" + http_response(b"ok"),
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # to a HEAD
+            http_response(
+                b"4;ext=1\r\nfth \r\n0\r\nX-Trailer: t\r\n\r\n", "Transfer-Encoding: chunked"
+            ),
+            http_response(b"last"),
+        )
+    )
+    assert client.get(server.url).text == "ok"
+    assert client.get(server.url).status_code == 204
+    assert client.get(server.url).content == b""
+    assert client.head(server.url).headers["content-length"] == "5"
+    assert client.get(server.url).text == "fth "
+    assert client.get(server.url).text == "last"
+    assert server.connections == 1
+
+
+def test_an_http_1_0_answer_ends_its_connection_and_may_run_to_the_close(
+    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
+) -> None:
+    server = scripted(keep_alive(b"HTTP/1.0 200 OK\r\n\r\nuntil the close"))
+    for _ in range(2):
+        response = client.get(server.url)
+        assert (response.http_version, response.text) == ("HTTP/1.0", "until the close")
+    assert server.connections == 2
+
+
+def test_a_header_that_would_break_the_request_head_is_refused(client: httpx.Client) -> None:
+    with pytest.raises(httpx.LocalProtocolError, match="illegal header b'X-Echo'"):
+        client.get("http://127.0.0.1:9/", headers={"X-Echo": "a\r\nX-Injected: 1"})
+
+
 @pytest.mark.parametrize(
     ("wire", "error", "message"),
     [
@@ -158,12 +199,35 @@ def test_connection_close_and_chunked_and_gzip_bodies_are_read_as_httpx_reads_th
             b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
             httpx.RemoteProtocolError,
             "peer closed connection without sending complete message body: "
-            "received 3 bytes, expected 7",
+            "received 3 bytes, expected 10",
         ),
-        (b"NOT HTTP\r\n\r\n", httpx.RemoteProtocolError, "NOT HTTP"),
-        (b"", httpx.RemoteProtocolError, "Remote end closed connection"),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Echo: ok\r\n folded\r\nContent-Length: 2\r\n\r\n{}",
+            httpx.RemoteProtocolError,
+            "illegal header line: b' folded'",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
+            httpx.RemoteProtocolError,
+            "illegal Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            httpx.RemoteProtocolError,
+            "illegal chunk size line",
+        ),
+        (b"NOT HTTP\r\n\r\n", httpx.RemoteProtocolError, "illegal status line: b'NOT HTTP"),
+        (b"", httpx.RemoteProtocolError, "Server disconnected without sending a response"),
     ],
-    ids=["malformed header line", "truncated body", "garbage status line", "closed at once"],
+    ids=[
+        "malformed header line",
+        "truncated body",
+        "folded header line",
+        "two lengths",
+        "bad chunk size",
+        "garbage status line",
+        "closed at once",
+    ],
 )
 def test_a_broken_answer_is_the_httpx_error_its_own_transport_raises(
     scripted: Callable[[Answer], ScriptedServer],
