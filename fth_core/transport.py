@@ -4,8 +4,8 @@ few lines of parsing, httpx keeping everything above it.
 Why: httpx's default transport (httpcore over h11) takes a body apart in pure Python, 64 KiB at
 a time, with fresh buffers for each piece; the standard library's ``http.client`` reads a body
 in one call but parses every header block with the ``email`` package. Both cost more per
-request than the work they do: a run asks Motive for one vehicle-day at a time, so per-request
-CPU is paid 700 times a week of a 100-vehicle fleet (``bench/bench_transport.py``). Here a
+request than the work they do, and a run asks Motive for one vehicle-day at a time: a week of a
+100-vehicle fleet is 700 requests (``bench/bench_transport.py`` prints the CPU per answer). Here a
 request leaves in one ``sendall``, the head is read line by line from a buffered reader, and
 the body with one ``read`` of its ``Content-Length`` (chunked and close-delimited bodies are
 read too). URLs, headers, auth, redirects (off), ``Content-Encoding`` decoding and the meaning
@@ -286,9 +286,10 @@ def _read_chunked(reader: BinaryIO) -> bytes:
         size = line.split(b";", 1)[0].strip()
         if not line.endswith(b"\n") or not size or size.strip(b"0123456789abcdefABCDEF"):
             raise _ProtocolError(f"illegal chunk size line: {line!r}")
-        if int(size, 16) == 0:
+        length = int(size, 16)
+        if length == 0:
             break
-        chunks.append(_read_exactly(reader, int(size, 16)))
+        chunks.append(_read_exactly(reader, length))
         if _read_line(reader) not in (b"\r\n", b"\n"):
             raise _ProtocolError("a chunk does not end where its size says")
     _read_fields(reader, [])
