@@ -251,9 +251,9 @@ def scenario_b(sizes: Sizes, tmp: Path) -> Result:
     _simulator_cpu(result, done.simulator_cpu)
     # The simulators serve the same bytes on every run, so their CPU tracks the machine's
     # speed of the moment; fth's CPU against theirs shows fth's own trend across days.
-    result.line(
-        "fth CPU / simulators' CPU", round(run.cpu_seconds / sum(done.simulator_cpu.values()), 3)
-    )
+    simulators = sum(done.simulator_cpu.values())
+    if simulators > 0:  # a smoke run's few requests could round to nothing
+        result.line("fth CPU / simulators' CPU", round(run.cpu_seconds / simulators, 3))
     _check(result, done.comparison, run)
     return _verdict(result, rate >= 250_000, ">= 250,000 rows per CPU-second")
 
