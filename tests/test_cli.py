@@ -23,16 +23,16 @@ def test_version_prints_the_installed_version() -> None:
     assert result.stdout == f"fth {version('fth-core')}\n"
 
 
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` as the fth command's process runs (its environment), output captured."""
+    return subprocess.run(
+        [sys.executable, *args], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+
+
 def _console(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """Run ``script`` (Python that ends by calling ``console_main``) as the fth process."""
-    return subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return _python("-c", script, str(tmp_path))
 
 
 def test_the_command_runs_exit_handlers_and_flushes_its_output_before_it_ends(
@@ -70,14 +70,7 @@ def test_a_thread_still_running_when_the_command_ends_is_waited_for(tmp_path: Pa
 
 def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
     profile = tmp_path / "fth.prof"
-    result = subprocess.run(
-        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fth_core.cli", "--version"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _python("-m", "cProfile", "-o", str(profile), "-m", "fth_core.cli", "--version")
     assert result.returncode == 0, result.stderr
     assert profile.stat().st_size > 0
 

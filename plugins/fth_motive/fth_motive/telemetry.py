@@ -16,9 +16,8 @@ Fetch (:func:`fetch_locations`)
        (no dict and no pydantic model per point) and at once turned into Arrow columns
        (:func:`breadcrumb_columns`), the only Python work per point, spent only on breadcrumbs
        from the window's start on (in B, 11% of the points downloaded lie before the first
-       window of a run). Decoding on the pool
-       would gain nothing (the GIL runs one thread at a time) and cost CPU: threads taking
-       turns evict each other's answers from the cache.
+       window of a run). Decoding on the pool would gain nothing (the GIL runs one thread at
+       a time) and cost CPU: threads taking turns evict each other's answers from the cache.
     4. The histories (a vehicle's columns for a day range, or carried over) are grouped into
        :class:`~fth_core.hookspecs.TelemetryBatch` es; what goes into the carry is picked once
        a batch, and flatten trims the batch to the window. A range that fails is yielded with
