@@ -140,7 +140,7 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 
 @hookspec(firstresult=True)
 def fth_fetch_telemetry(
-    provider: Provider, start: datetime, end: datetime
+    provider: Provider, start: datetime, end: datetime, horizon: datetime
 ) -> Iterable[TelemetryBatch[Any]] | None:
     """Fetch the telemetry of the half-open UTC window ``[start, end)``.
 
@@ -148,6 +148,12 @@ def fth_fetch_telemetry(
         pooled connection, retries and the quota) and ``provider.settings`` for options.
     :param start: inclusive window start, timezone-aware UTC.
     :param end: exclusive window end, timezone-aware UTC.
+    :param horizon: the end of the run this window belongs to (``>= end``; equal for a run's
+        last window). Its later windows, up to ``horizon``, follow in order through the same
+        ``provider``, unless one fails. A plugin may download data past ``end`` (up to
+        ``horizon``) to make fewer requests, holding it for the windows it belongs to: the
+        batches of this window must still hold ``[start, end)`` only. A plugin that fetches
+        each window on its own can leave the argument out of its implementation.
     :return: an iterable (typically a generator) of batches whose items, once flattened, hold
         every record with a timestamp in the window and none outside it; ``None`` when
         ``provider`` is not this plugin's.

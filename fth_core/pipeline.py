@@ -368,7 +368,7 @@ class TelemetryPipeline:
         run: ProviderRun,
     ) -> list[str]:
         """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
-        batches = list(fetch_telemetry(provider, start, end))
+        batches = list(fetch_telemetry(provider, start, end, run.end))
         failures = [f"{f.subject}: {f.error}" for batch in batches for f in batch.failures]
         valid, bad = stored_and_quarantined(batches)
         result: MergeResult = self.store.merge(valid)

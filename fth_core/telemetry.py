@@ -33,12 +33,20 @@ class FlatBatch:
     quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
 
 
-def fetch_telemetry(provider: Provider, start: datetime, end: datetime) -> Iterator[FlatBatch]:
-    """Fetch and flatten ``[start, end)`` for ``provider``, batch by batch."""
+def fetch_telemetry(
+    provider: Provider, start: datetime, end: datetime, horizon: datetime | None = None
+) -> Iterator[FlatBatch]:
+    """Fetch and flatten ``[start, end)`` for ``provider``, batch by batch; ``horizon`` is the
+    end of the run the window belongs to (see the hook; by default ``end``: the window alone)."""
     start, end = parse_utc(start), parse_utc(end)
+    horizon = end if horizon is None else parse_utc(horizon)
     if start >= end:
         raise ValueError(f"empty window: {start.isoformat()} is not before {end.isoformat()}")
-    batches = provider.hook.fth_fetch_telemetry(provider=provider, start=start, end=end)
+    if horizon < end:
+        raise ValueError(f"horizon {horizon.isoformat()} is before the window's end")
+    batches = provider.hook.fth_fetch_telemetry(
+        provider=provider, start=start, end=end, horizon=horizon
+    )
     if batches is None:
         raise NoPluginAnsweredError(
             f"no installed plugin fetches telemetry for provider {provider.name!r}"

@@ -16,6 +16,7 @@ end-to-end tests compare datasets the same way.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -295,3 +296,17 @@ class ProviderConformance:
     ) -> None:
         expected = simulation.simulator.expected_telemetry(*self.window)
         assert_same_telemetry(telemetry, expected)
+
+    def test_a_run_of_windows_told_its_horizon_equals_ground_truth_window_by_window(
+        self, simulation: Simulation, registry: EndpointRegistry
+    ) -> None:
+        # What a plugin reads ahead towards the run's end must surface in its own window only.
+        start, end = self.window
+        middle = start + (end - start) / 2
+        cuts = [start, start + (middle - start) / 2, middle, end]
+        with simulated_provider(simulation, registry, self.provider_name) as provider:
+            for w_start, w_end in itertools.pairwise(cuts):
+                batches = fetch_telemetry(provider, w_start, w_end, horizon=end)
+                table = concat_telemetry([b.table for b in batches])
+                expected = simulation.simulator.expected_telemetry(w_start, w_end)
+                assert_same_telemetry(table, expected)

@@ -215,9 +215,12 @@ class BreakWindow(SimulatorWrapper):
         return self.simulator(request)
 
     def _of_window(self, request: SimRequest) -> bool:
-        # Motive asks up to the day after a window (as the new day, once a run has begun).
+        # Motive asks up to the day after a window (as the new day, once a run has begun), or
+        # further (reading ahead); a request reading ahead that fails is asked again up to the
+        # day its own window needs, so the window before this one still gets its days.
         motive_day = (self.day + timedelta(days=1)).isoformat()
-        return (request.path.startswith("/v3/") and request.arg("end_date") == motive_day) or (
+        days = request.arg("start_date") or "", request.arg("end_date") or ""
+        return (request.path.startswith("/v3/") and days[0] <= motive_day <= days[1]) or (
             "gps" in (request.arg("types") or "")
             and (request.arg("startTime") or "").startswith(self.day.isoformat())
         )

@@ -48,11 +48,11 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 
 @hookimpl
 def fth_fetch_telemetry(
-    provider: Provider, start: datetime, end: datetime
+    provider: Provider, start: datetime, end: datetime, horizon: datetime
 ) -> Iterable[TelemetryBatch[tuple[LocationHistory, ...]]] | None:
     if not _is_motive(provider):
         return None
-    return fetch_locations(provider, start, end)
+    return fetch_locations(provider, start, end, horizon)
 
 
 @hookimpl

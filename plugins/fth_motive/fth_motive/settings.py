@@ -6,11 +6,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["MAX_DAYS_PER_REQUEST", "MotiveSettings"]
+__all__ = ["MAX_DAYS_PER_REQUEST", "MAX_READ_AHEAD_DAYS", "MotiveSettings"]
 
 # Motive caps /v3/vehicle_locations at three months. The shortest three calendar months hold 89
 # days (February to April), so 89 inclusive days is inside the cap however Motive counts.
 MAX_DAYS_PER_REQUEST = 89
+# The most days a location request reads past what its window needs. With 3, a week of one-day
+# windows takes 2 requests per vehicle; more saves few requests and makes one answer, which is
+# read whole into memory, larger.
+MAX_READ_AHEAD_DAYS = 3
 
 
 class MotiveSettings(BaseModel):
@@ -25,6 +29,14 @@ class MotiveSettings(BaseModel):
     ``max_days_per_request``
         The most days one location request may span; longer windows are split. At most 89,
         which stays inside Motive's three-month cap; smaller values keep responses small.
+    ``read_ahead_vehicle_days``
+        In a run of several windows (a backfill), one location request per vehicle may also
+        cover the days of the next windows, up to :data:`MAX_READ_AHEAD_DAYS` days past what
+        its window needs: a week of one-day windows then takes 2 requests per vehicle, not 7.
+        The days read ahead wait in memory for their windows, about 70 KB per vehicle-day for
+        a vehicle on the move all day (a breadcrumb a minute). This caps them: at most this
+        many vehicle-days (the default, 1,000, is about 70 MB), so a fleet of more than 1,000
+        vehicles reads nothing ahead. 0 turns reading ahead off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,6 +46,9 @@ class MotiveSettings(BaseModel):
     )
     max_days_per_request: int = Field(
         default=31, ge=1, le=MAX_DAYS_PER_REQUEST, description="days per location request (≤ 89)"
+    )
+    read_ahead_vehicle_days: int = Field(
+        default=1000, ge=0, description="vehicle-days of locations a request may read ahead"
     )
 
     @field_validator("location_day_zone")

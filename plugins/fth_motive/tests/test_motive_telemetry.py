@@ -31,8 +31,10 @@ Connect = Callable[..., Provider]
 WINDOW = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, 6, tzinfo=UTC))
 
 
-def _run(provider: Provider, start: datetime, end: datetime) -> tuple[pa.Table, list[Any]]:
-    batches: list[FlatBatch] = list(fetch_telemetry(provider, start, end))
+def _run(
+    provider: Provider, start: datetime, end: datetime, horizon: datetime | None = None
+) -> tuple[pa.Table, list[Any]]:
+    batches: list[FlatBatch] = list(fetch_telemetry(provider, start, end, horizon))
     tables = [b.table for b in batches]
     table = pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
     return table, [f for b in batches for f in b.failures]
@@ -117,6 +119,77 @@ def test_consecutive_windows_of_one_provider_download_each_day_once_and_equal_gr
     # The padding days of one window are carried into the next, not downloaded again.
     for vehicle_ranges in _location_requests(server).values():
         assert _days(vehicle_ranges) == _days([(date(2026, 3, 1), date(2026, 3, 5))])
+
+
+def _daily_run(provider: Provider, days: int) -> list[tuple[pa.Table, list[Any]]]:
+    """A run of ``days`` one-day windows from 03-02, each told the run's end."""
+    start, day = datetime(2026, 3, 2, tzinfo=UTC), timedelta(days=1)
+    horizon = start + days * day
+    return [_run(provider, start + i * day, start + (i + 1) * day, horizon) for i in range(days)]
+
+
+def _each_window_equals_ground_truth(
+    simulator: MotiveSimulator, windows: list[tuple[pa.Table, list[Any]]]
+) -> None:
+    start, day = datetime(2026, 3, 2, tzinfo=UTC), timedelta(days=1)
+    for i, (table, failures) in enumerate(windows):
+        assert failures == []
+        assert_same_telemetry(
+            table, simulator.expected_telemetry(start + i * day, start + (i + 1) * day)
+        )
+
+
+def test_a_run_reads_ahead_so_a_week_of_windows_takes_two_requests_per_vehicle(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
+    _each_window_equals_ground_truth(simulator, _daily_run(connect(server), 7))
+    # 03-01..03-09 (a day of margin each side): the first window's 3 days and 3 ahead, then
+    # the last window's new day and the 2 left. Each day is downloaded once.
+    for vehicle_ranges in _location_requests(server).values():
+        assert vehicle_ranges == [
+            (date(2026, 3, 1), date(2026, 3, 6)),
+            (date(2026, 3, 7), date(2026, 3, 9)),
+        ]
+
+
+@pytest.mark.parametrize(("budget", "ranges"), [
+    # 4 vehicles: 4 vehicle-days is one day ahead each, 3 less than one (nothing ahead).
+    (4, [("03-01", "03-04"), ("03-05", "03-06")]),
+    (3, [("03-01", "03-03"), ("03-04", "03-04"), ("03-05", "03-05"), ("03-06", "03-06")]),
+    (0, [("03-01", "03-03"), ("03-04", "03-04"), ("03-05", "03-05"), ("03-06", "03-06")]),
+])  # fmt: skip
+def test_reading_ahead_stays_within_its_vehicle_day_budget(
+    simulate: Simulate, connect: Connect, budget: int, ranges: list[tuple[str, str]]
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
+    provider = connect(server, options={"read_ahead_vehicle_days": budget})
+    _each_window_equals_ground_truth(simulator, _daily_run(provider, 4))
+    expected = [
+        (date.fromisoformat(f"2026-{a}"), date.fromisoformat(f"2026-{b}")) for a, b in ranges
+    ]
+    for vehicle_ranges in _location_requests(server).values():
+        assert vehicle_ranges == expected
+
+
+def test_a_failed_read_ahead_is_asked_again_without_the_days_past_its_window(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=2))
+    provider = connect(server, max_retries=0)
+    server.inject(Fault("status", status=400, path="/v3/vehicle_locations/"))
+    _each_window_equals_ground_truth(simulator, _daily_run(provider, 3))
+    ranges = _location_requests(server)
+    # One vehicle's first answer (03-01..03-05) failed: it asked for its window's days alone,
+    # then for the next windows' days; the other vehicle read ahead to the run's end.
+    assert sorted(ranges.values()) == [
+        [(date(2026, 3, 1), date(2026, 3, 5))],
+        [
+            (date(2026, 3, 1), date(2026, 3, 5)),
+            (date(2026, 3, 1), date(2026, 3, 3)),
+            (date(2026, 3, 4), date(2026, 3, 5)),
+        ],
+    ]
 
 
 def test_a_batch_groups_many_vehicles_and_flattens_as_each_would_alone(
@@ -281,7 +354,7 @@ def test_hooks_answer_only_for_motive(registry: Any) -> None:
     )  # fmt: skip
     provider = Provider(other, ProviderConfig())
     start, end = WINDOW
-    assert fth_motive.fth_fetch_telemetry(provider=provider, start=start, end=end) is None
+    assert fth_motive.fth_fetch_telemetry(provider, start, end, horizon=end) is None
     batch: TelemetryBatch[Any] = TelemetryBatch(items=[])
     assert fth_motive.fth_flatten_telemetry(provider=provider, batch=batch) is None
 
