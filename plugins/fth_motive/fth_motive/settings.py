@@ -12,8 +12,8 @@ __all__ = ["MAX_DAYS_PER_REQUEST", "MAX_READ_AHEAD_DAYS", "MotiveSettings"]
 # days (February to April), so 89 inclusive days is inside the cap however Motive counts.
 MAX_DAYS_PER_REQUEST = 89
 # The most days a location request reads past what its window needs. With 3, a week of one-day
-# windows takes 2 requests per vehicle; more saves few requests and makes one answer, which is
-# read whole into memory, larger.
+# windows takes 2 or 3 requests per vehicle; more saves few requests and makes one answer, which
+# is read whole into memory, larger.
 MAX_READ_AHEAD_DAYS = 3
 
 
@@ -32,11 +32,11 @@ class MotiveSettings(BaseModel):
     ``read_ahead_vehicle_days``
         In a run of several windows (a backfill), one location request per vehicle may also
         cover the days of the next windows, up to :data:`MAX_READ_AHEAD_DAYS` days past what
-        its window needs: a week of one-day windows then takes 2 requests per vehicle, not 7.
-        The days read ahead wait in memory for their windows, about 70 KB per vehicle-day for
-        a vehicle on the move all day (a breadcrumb a minute). This caps them: at most this
-        many vehicle-days (the default, 1,000, is about 70 MB), so a fleet of more than 1,000
-        vehicles reads nothing ahead. 0 turns reading ahead off.
+        its window needs: a week of one-day windows then takes 2 or 3 requests per vehicle,
+        not 7. The days read ahead wait in memory for their windows, about 70 KB per
+        vehicle-day for a vehicle on the move all day (a breadcrumb a minute). This caps
+        them: at most this many vehicle-days (the default, 1,000, is about 70 MB), so a fleet
+        of more than 1,000 vehicles reads nothing ahead. 0 turns reading ahead off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -15,7 +15,9 @@ Fetch (:func:`fetch_locations`)
        days past what its window needs, within the run (the hook's ``horizon``) and the
        ``read_ahead_vehicle_days`` budget; those days go into the carry too. A request costs
        fth CPU (about 0.5 ms inside a run) and the account a call of its quota whatever it
-       spans, so a week of one-day windows takes 2 requests per vehicle instead of 7.
+       spans, so a week of one-day windows takes 2 or 3 requests per vehicle instead of 7. A
+       vehicle's first request of a run reads 0 to 3 days ahead by its place in the roster,
+       so that each later window asks for an even share of the fleet.
     3. The pool's threads only wait on the network: each answer is read on the caller's thread
        (:func:`read_days`), decoded straight into the msgspec Structs of :mod:`fth_motive.wire`
        (no dict and no pydantic model per point) and at once turned into Arrow columns
@@ -477,7 +479,7 @@ def _histories(
     first, last = request_days(start, end, zone)
     asked = sum(vehicle.id is not None for vehicle in roster)
     ahead = min(MAX_READ_AHEAD_DAYS, settings.read_ahead_vehicle_days // max(asked, 1))
-    reach = min(request_days(start, horizon, zone)[1], last + timedelta(days=ahead))
+    final = request_days(start, horizon, zone)[1]  # the run's last day
     tasks: list[tuple[str, date, date]] = []
     by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
@@ -489,7 +491,12 @@ def _histories(
         since = first if kept is None else max(first, kept.last_day + _ONE_DAY)
         if since <= last:  # the window needs days not downloaded yet
             ranges = split_days(since, last, settings.max_days_per_request)
-            # The last range reads ahead, as far as one request may span.
+            # The last range reads ahead, as far as one request may span. A vehicle new to the
+            # run reads 0..ahead days ahead by its place in the roster, and then ahead days
+            # each time: the later windows each ask for an even share of the fleet, so the
+            # quota is spent in every window, not idle in those whose days were all read ahead.
+            days = ahead if kept is not None else (len(by_id) - 1) % (ahead + 1)
+            reach = min(final, last + timedelta(days=days))
             a, b = ranges[-1]
             span = timedelta(days=settings.max_days_per_request - 1)
             ranges[-1] = (a, max(b, min(reach, a + span)))
@@ -499,7 +506,7 @@ def _histories(
         len(roster),
         len(tasks),
         first,
-        reach,
+        final,
         start.isoformat(),
         end.isoformat(),
         len(held),

@@ -22,7 +22,13 @@ from fth_core.telemetry import FlatBatch, fetch_telemetry
 from fth_core.testing import assert_same_telemetry
 from fth_motive.endpoints import MOTIVE
 from fth_motive.simulator import MotiveSimulator
-from fth_motive.telemetry import fetch_locations, flatten_locations, request_days, split_days
+from fth_motive.telemetry import (
+    fetch_locations,
+    fetch_roster,
+    flatten_locations,
+    request_days,
+    split_days,
+)
 
 Simulate = Callable[..., tuple[MotiveSimulator, SimServer]]
 Connect = Callable[..., Provider]
@@ -139,37 +145,46 @@ def _each_window_equals_ground_truth(
         )
 
 
-def test_a_run_reads_ahead_so_a_week_of_windows_takes_two_requests_per_vehicle(
+def _march(*ranges: tuple[int, int]) -> list[tuple[date, date]]:
+    return [(date(2026, 3, a), date(2026, 3, b)) for a, b in ranges]
+
+
+def _by_roster_place(provider: Provider, server: SimServer) -> list[list[tuple[date, date]]]:
+    """Each vehicle's location requests, vehicles in roster order."""
+    ranges = _location_requests(server)
+    return [ranges[vehicle.id] for vehicle in fetch_roster(provider) if vehicle.id is not None]
+
+
+def test_a_run_reads_ahead_so_a_week_of_windows_takes_two_or_three_requests_per_vehicle(
     simulate: Simulate, connect: Connect
 ) -> None:
     simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
-    _each_window_equals_ground_truth(simulator, _daily_run(connect(server), 7))
-    # 03-01..03-09 (a day of margin each side): the first window's 3 days and 3 ahead, then
-    # the last window's new day and the 2 left. Each day is downloaded once.
-    for vehicle_ranges in _location_requests(server).values():
-        assert vehicle_ranges == [
-            (date(2026, 3, 1), date(2026, 3, 6)),
-            (date(2026, 3, 7), date(2026, 3, 9)),
-        ]
+    provider = connect(server)
+    _each_window_equals_ground_truth(simulator, _daily_run(provider, 7))
+    # 03-01..03-09 (a day of margin each side). The first window reads 0 to 3 days ahead by
+    # the vehicle's place in the roster, then 3 at a time: after the first window, each
+    # window asks for one vehicle. Each day is downloaded once.
+    assert _by_roster_place(provider, server) == [
+        _march((1, 3), (4, 7), (8, 9)),
+        _march((1, 4), (5, 8), (9, 9)),
+        _march((1, 5), (6, 9)),
+        _march((1, 6), (7, 9)),
+    ]
 
 
 @pytest.mark.parametrize(("budget", "ranges"), [
     # 4 vehicles: 4 vehicle-days is one day ahead each, 3 less than one (nothing ahead).
-    (4, [("03-01", "03-04"), ("03-05", "03-06")]),
-    (3, [("03-01", "03-03"), ("03-04", "03-04"), ("03-05", "03-05"), ("03-06", "03-06")]),
-    (0, [("03-01", "03-03"), ("03-04", "03-04"), ("03-05", "03-05"), ("03-06", "03-06")]),
+    (4, [_march((1, 3), (4, 5), (6, 6)), _march((1, 4), (5, 6))] * 2),
+    (3, [_march((1, 3), (4, 4), (5, 5), (6, 6))] * 4),
+    (0, [_march((1, 3), (4, 4), (5, 5), (6, 6))] * 4),
 ])  # fmt: skip
 def test_reading_ahead_stays_within_its_vehicle_day_budget(
-    simulate: Simulate, connect: Connect, budget: int, ranges: list[tuple[str, str]]
+    simulate: Simulate, connect: Connect, budget: int, ranges: list[list[tuple[date, date]]]
 ) -> None:
     simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
     provider = connect(server, options={"read_ahead_vehicle_days": budget})
     _each_window_equals_ground_truth(simulator, _daily_run(provider, 4))
-    expected = [
-        (date.fromisoformat(f"2026-{a}"), date.fromisoformat(f"2026-{b}")) for a, b in ranges
-    ]
-    for vehicle_ranges in _location_requests(server).values():
-        assert vehicle_ranges == expected
+    assert _by_roster_place(provider, server) == ranges
 
 
 def test_a_failed_read_ahead_is_asked_again_without_the_days_past_its_window(
@@ -177,18 +192,13 @@ def test_a_failed_read_ahead_is_asked_again_without_the_days_past_its_window(
 ) -> None:
     simulator, server = simulate(fleet=Fleet(seed=7, vehicles=2))
     provider = connect(server, max_retries=0)
-    server.inject(Fault("status", status=400, path="/v3/vehicle_locations/"))
+    second = [v.id for v in fetch_roster(provider)][1]  # reads a day ahead in the first window
+    server.inject(Fault("status", status=400, path=f"/v3/vehicle_locations/{second}"))
     _each_window_equals_ground_truth(simulator, _daily_run(provider, 3))
-    ranges = _location_requests(server)
-    # One vehicle's first answer (03-01..03-05) failed: it asked for its window's days alone,
-    # then for the next windows' days; the other vehicle read ahead to the run's end.
-    assert sorted(ranges.values()) == [
-        [(date(2026, 3, 1), date(2026, 3, 5))],
-        [
-            (date(2026, 3, 1), date(2026, 3, 5)),
-            (date(2026, 3, 1), date(2026, 3, 3)),
-            (date(2026, 3, 4), date(2026, 3, 5)),
-        ],
+    # Its 03-01..03-04 failed: it asked for 03-01..03-03 alone, then read ahead as usual.
+    assert _by_roster_place(provider, server) == [
+        _march((1, 3), (4, 5)),
+        _march((1, 4), (1, 3), (4, 5)),
     ]
 
 
