@@ -10,8 +10,10 @@ Fetch of ``[start, end)`` (README "Telemetry fetch"):
    odometer readings just before it) and ``obdOdometerMeters`` over
    ``[end, min(end + tolerance, now))`` (readings just after it). Asking for GPS over the
    margin would fetch a day of points only to drop them;
-3. per batch of vehicles, ``/fleet/driver-vehicle-assignments`` for the window, ≤ 50 vehicle
-   ids per request, requests in parallel within the endpoint's 5/s tier.
+3. ``/fleet/driver-vehicle-assignments`` for the window, ≤ 50 vehicle ids per request, for the
+   vehicles with GPS in it: sent while the window walk goes on, each time its pages have shown
+   50 more such vehicles, in parallel within the endpoint's 5/s tier. Sent after the walk, they
+   made a window take the walk's time plus theirs (4.1 s instead of 3.1 in scenario A).
 
 Pages are decoded straight into the msgspec Structs of :mod:`fth_samsara.wire` (no dict and
 no pydantic model per reading) and read into numpy/pyarrow columns by attribute.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -297,6 +299,8 @@ class _StatsReader:
         self.ids: list[str | None] = []
         self.names: list[str | None] = []
         self.vins: list[str | None] = []
+        self.with_gps: list[str] = []  # ids of the vehicles with GPS readings, as first met
+        self._has_gps: set[int] = set()
         self._gps: list[Gps] = []
         self._untimed: list[Untimed] = []
         self._engine: list[Readings] = []
@@ -332,8 +336,12 @@ class _StatsReader:
         counts: list[tuple[int, int, int]] = []  # per record: readings of each series
         unattributed = 0
         for record in as_stats_records(items):
-            codes.append(self._code(record))
+            code = self._code(record)
+            codes.append(code)
             points = record.gps or ()
+            if points and record.id is not None and code not in self._has_gps:
+                self._has_gps.add(code)
+                self.with_gps.append(record.id)
             states = record.engine_states or ()
             readings = record.obd_odometer_meters or ()
             if record.id is None:  # nothing to join these to: only its GPS rows are kept
@@ -500,17 +508,62 @@ def _walk(
     start: datetime,
     end: datetime,
     states: EngineStateCodes,
+    on_page: Callable[[_StatsReader], None] | None = None,
 ) -> _StatsReader:
+    """Walk ``types`` over ``[start, end)`` into one reader; ``on_page`` sees it after each
+    page."""
     reader = _StatsReader(states)
     params = {"types": list(types), "start_time": start, "end_time": end}
     for page in client.iter_pages(endpoint, params, typed=False, decoder=STATS_PAGE_DECODER):
         reader.read(page.items)
+        if on_page is not None:
+            on_page(reader)
     return reader
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for first in range(0, len(items), size):
-        yield list(items[first : first + size])
+class _DriverRequests:
+    """The window's driver-assignment requests, sent while its stats walk goes on.
+
+    :meth:`ask` sends a request for each ``size`` vehicles with GPS the walk has met and no
+    request has named yet; with ``final``, for the rest too. :meth:`answers` waits for them.
+    """
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        client: TelemetryClient,
+        endpoint: EndpointDefinition,
+        start: datetime,
+        end: datetime,
+        size: int,
+    ) -> None:
+        self._pool, self._client, self._endpoint = pool, client, endpoint
+        self._start, self._end, self._size = start, end, size
+        self._named = 0  # how many of the reader's vehicles with GPS have been asked for
+        self._sent: list[tuple[list[str], Future[list[DriverVehicleAssignment]]]] = []
+
+    def ask(self, reader: _StatsReader, final: bool = False) -> None:
+        waiting = reader.with_gps[self._named :]
+        while len(waiting) >= self._size or (final and waiting):
+            chunk, waiting = waiting[: self._size], waiting[self._size :]
+            future = self._pool.submit(
+                _fetch_assignments, self._client, self._endpoint, chunk, self._start, self._end
+            )
+            self._sent.append((chunk, future))
+            self._named += len(chunk)
+
+    def answers(self) -> tuple[list[DriverVehicleAssignment], list[FetchFailure]]:
+        """Every assignment received, and a failure per request that failed, naming its
+        vehicles (their points keep a null driver)."""
+        rows: list[DriverVehicleAssignment] = []
+        failures: list[FetchFailure] = []
+        for chunk, future in self._sent:
+            try:
+                rows.extend(future.result())
+            except FthError as exc:
+                subject = f"driver assignments of vehicles {chunk[0]}..{chunk[-1]}"
+                failures.append(FetchFailure(f"{subject} ({len(chunk)})", str(exc)))
+        return rows, failures
 
 
 def _fetch_assignments(
@@ -575,7 +628,11 @@ def fetch_window(
             after = pool.submit(
                 _walk, client, stats, (TelemetryTypes.OBD_ODOMETER,), end, after_end, states
             )
-        window = _walk(client, stats, _WINDOW_TYPES, start, end, states)
+        drivers = _DriverRequests(
+            pool, client, assignments, start, end, settings.assignment_chunk_size
+        )
+        window = _walk(client, stats, _WINDOW_TYPES, start, end, states, drivers.ask)
+        drivers.ask(window, final=True)
 
         gps, untimed = window.gps(), window.untimed()
         margin = before.result()
@@ -602,25 +659,9 @@ def fetch_window(
         engine_names = states.names
         counts = np.bincount(gps.vehicle, minlength=len(window.ids)).astype(np.int64)
         counts += np.bincount(untimed.gps.vehicle, minlength=len(window.ids)).astype(np.int64)
+        rows, failures = drivers.answers()
         for low, high in _groups(counts, settings.batch_points):
             group_ids: list[str | None] = vehicle_ids[low:high].to_pylist()
-            wanted = [
-                vid
-                for vid, n in zip(group_ids, counts[low:high], strict=True)
-                if n and vid is not None
-            ]
-            futures = [
-                (chunk, pool.submit(_fetch_assignments, client, assignments, chunk, start, end))
-                for chunk in _chunks(wanted, settings.assignment_chunk_size)
-            ]
-            rows: list[DriverVehicleAssignment] = []
-            failures: list[FetchFailure] = []
-            for chunk, future in futures:
-                try:
-                    rows.extend(future.result())
-                except FthError as exc:
-                    subject = f"driver assignments of vehicles {chunk[0]}..{chunk[-1]}"
-                    failures.append(FetchFailure(f"{subject} ({len(chunk)})", str(exc)))
             local = {vid: code for code, vid in enumerate(group_ids) if vid is not None}
             batch = SamsaraBatch(
                 start=epoch_us(start),
@@ -637,6 +678,7 @@ def fetch_window(
                 untimed=_slice_untimed(untimed, low, high),
             )
             yield TelemetryBatch(batch, tuple(failures))
+            failures = []  # each rides in the window's first batch
 
 
 def _code_range(vehicle: I32, low: int, high: int) -> slice:

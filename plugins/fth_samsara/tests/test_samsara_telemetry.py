@@ -199,17 +199,18 @@ def test_odometer_is_in_miles(simulation: Simulation, registry: EndpointRegistry
 # --------------------------------------------------------------------------- requests
 
 
-def test_assignments_are_asked_for_at_most_50_vehicles_a_request(
+def test_assignments_are_asked_for_at_most_50_vehicles_a_request_while_the_walk_goes_on(
     registry: EndpointRegistry,
 ) -> None:
     fleet = samsara_fleet(120)
-    simulator = SamsaraSimulator(fleet, as_of=AS_OF)
+    simulator = SamsaraSimulator(fleet, as_of=AS_OF, page_readings=2_000)
     start, end = DAY + timedelta(hours=6), DAY + timedelta(hours=10)
     fast = {"rate_limits": {"driver_vehicle_assignments": 100}}  # the 5/s tier is the core's
-    with SimServer(simulator) as server:
+    with SimServer(simulator, latency_ms=20) as server:
         simulation = Simulation(fleet, simulator, server)
         table, _ = fetch(simulation, registry, start, end, options=fast)
         requests = server.requests("/fleet/driver-vehicle-assignments")
+        walk = [r.at for r in server.log if "gps" in r.query.get("types", [""])[0]]
     assert_same_telemetry(table, simulator.expected_telemetry(start, end))
     first_pages = [r for r in requests if "after" not in r.query]
     chunks = [r.query["vehicleIds"][0].split(",") for r in first_pages]
@@ -219,6 +220,9 @@ def test_assignments_are_asked_for_at_most_50_vehicles_a_request(
     assert len(asked) == len(set(asked))
     assert set(asked) == set(table.column("provider_vehicle_id").to_pylist())
     assert all(r.query["filterBy"] == ["vehicles"] for r in requests)
+    # The first 50 vehicles with GPS are asked for before the window walk has ended.
+    assert len(walk) >= 4
+    assert min(r.at for r in requests) < max(walk)
 
 
 def test_rate_limits_faults_and_latency_do_not_change_the_result(
