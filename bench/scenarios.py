@@ -271,10 +271,10 @@ def scenario_b(sizes: Sizes, tmp: Path) -> Result:
         f"B. CPU-bound: {sizes.b_vehicles} vehicles per provider, {sizes.b_days} days, "
         "no latency, no quotas"
     )
-    result.line("reference loop CPU s (before)", round(_reference_cpu(), 3))
+    result.line("reference decode CPU s (before)", round(_reference_cpu(), 3))
     done = _backfill(tmp, "b", sizes.b_vehicles, sizes.b_days, sizes.b_repeats, replay=True)
     run = done.kept.run
-    result.line("reference loop CPU s (after)", round(_reference_cpu(), 3))
+    result.line("reference decode CPU s (after)", round(_reference_cpu(), 3))
     result.line("rows written", int(run.summary.get("rows_written", 0)))
     if done.rendering is not None:
         result.line("fth CPU s, simulators rendering", round(done.rendering.run.cpu_seconds, 2))
