@@ -439,8 +439,8 @@ def fetch_locations(
     group: list[LocationHistory] = []
     failures: list[FetchFailure] = []
     rows = 0
-    reach = end if horizon is None else max(end, horizon)
-    for history, failure in _histories(provider, start, end, reach, held, placer):
+    horizon = end if horizon is None else max(end, horizon)
+    for history, failure in _histories(provider, start, end, horizon, held, placer):
         if failure is not None:
             failures.append(failure)
         if history.vehicle.id is None:  # flattened alone: one quarantined row naming it
