@@ -624,6 +624,12 @@ def simulate(
     from fth_core.sim.launcher import launch_simulators  # on use: only this and `fth demo`
 
     registry = EndpointRegistry.from_plugins()
+    # Ctrl-C, or a service manager's SIGTERM, shuts the servers down. Both are blocked before
+    # the servers' threads start (threads inherit the mask) and taken by sigwait below: a
+    # signal the kernel gives to another thread would not wake a main thread asleep in a
+    # handler-based wait until that wait ended.
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     with launch_simulators(
         registry, provider, vehicles=vehicles, seed=seed, latency_ms=latency_ms, port=port
     ) as sims:
@@ -635,13 +641,8 @@ def simulate(
             )
         sys.stdout.write("Serving; press Ctrl-C to stop.\n")
         sys.stdout.flush()
-        # A service manager stops us with SIGTERM: shut the servers down as for Ctrl-C.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            sys.stdout.write("stopped\n")
+        signal.sigwait(stop)
+        sys.stdout.write("stopped\n")
 
 
 @app.command()

@@ -399,7 +399,22 @@ def simulating(tmp_path: Path) -> Iterator[Simulating]:
             process.wait(timeout=10)
 
 
-def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) -> None:
+def _threads_of(pid: int) -> str:
+    """Each thread of a live process: name, state, pending and blocked signals, and the kernel
+    function it sleeps in (what to know when a process does not stop)."""
+    wanted = ("Name", "State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn")
+    lines = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        fields = (task / "status").read_text().splitlines()
+        status = " ".join(f.replace("\t", "") for f in fields if f.startswith(wanted))
+        lines.append(f"{task.name}: {status} wchan={(task / 'wchan').read_text()}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_simulate_serves_the_printed_urls_and_keys_until_sigint_or_sigterm(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     with simulating(tmp_path) as sim:
         process, served = sim.process, sim.served
         assert set(served) == {"motive", "samsara"}
@@ -415,8 +430,14 @@ def test_simulate_serves_the_printed_urls_and_keys_until_sigint(tmp_path: Path) 
             )
             assert samsara.status_code == 200, samsara.text
             assert len(samsara.json()["data"]) == 2
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        process.send_signal(stop)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"fth simulate still runs 10 s after {stop.name}:\n{_threads_of(process.pid)}"
+            )
+        assert code == 0
         sim.reader.join(timeout=5)
         rest = []
         while not sim.lines.empty():
