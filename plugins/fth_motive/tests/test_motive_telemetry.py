@@ -127,22 +127,25 @@ def test_consecutive_windows_of_one_provider_download_each_day_once_and_equal_gr
         assert _days(vehicle_ranges) == _days([(date(2026, 3, 1), date(2026, 3, 5))])
 
 
-def _daily_run(provider: Provider, days: int) -> list[tuple[pa.Table, list[Any]]]:
-    """A run of ``days`` one-day windows from 03-02, each told the run's end."""
+def _daily_windows(days: int) -> list[tuple[datetime, datetime]]:
+    """``days`` one-day windows from 03-02."""
     start, day = datetime(2026, 3, 2, tzinfo=UTC), timedelta(days=1)
-    horizon = start + days * day
-    return [_run(provider, start + i * day, start + (i + 1) * day, horizon) for i in range(days)]
+    return [(start + i * day, start + (i + 1) * day) for i in range(days)]
+
+
+def _daily_run(provider: Provider, days: int) -> list[tuple[pa.Table, list[Any]]]:
+    """A run of :func:`_daily_windows`, each told the run's end."""
+    windows = _daily_windows(days)
+    horizon = windows[-1][1]
+    return [_run(provider, start, end, horizon) for start, end in windows]
 
 
 def _each_window_equals_ground_truth(
-    simulator: MotiveSimulator, windows: list[tuple[pa.Table, list[Any]]]
+    simulator: MotiveSimulator, run: list[tuple[pa.Table, list[Any]]]
 ) -> None:
-    start, day = datetime(2026, 3, 2, tzinfo=UTC), timedelta(days=1)
-    for i, (table, failures) in enumerate(windows):
+    for (start, end), (table, failures) in zip(_daily_windows(len(run)), run, strict=True):
         assert failures == []
-        assert_same_telemetry(
-            table, simulator.expected_telemetry(start + i * day, start + (i + 1) * day)
-        )
+        assert_same_telemetry(table, simulator.expected_telemetry(start, end))
 
 
 def _march(*ranges: tuple[int, int]) -> list[tuple[date, date]]:
