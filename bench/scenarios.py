@@ -40,7 +40,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import Comparison, FthRun, ServerQuota, SimSpec, Simulators, compare, run_fth
+from rig import Comparison, FthRun, ServerQuota, SimSpec, SimStats, Simulators, compare, run_fth
 
 from fth_core.store import DatasetStore
 
@@ -114,11 +114,6 @@ def _verdict(result: Result, passed: bool, target: str) -> Result:
     return result
 
 
-def _sim_cost(result: Result, sims: Simulators) -> None:
-    for name, stats in sims.stats().items():
-        result.line(f"{name} simulator CPU s", round(stats.cpu_seconds, 2))
-
-
 def _no_quota() -> dict[str, Any]:
     """Client settings that take the plugin quotas out of the way (scenarios B to D)."""
     return {"rate_limit": {"requests_per_second": 10_000, "burst": 1000}}
@@ -184,7 +179,7 @@ def scenario_a(sizes: Sizes, tmp: Path) -> Result:
             result.line(f"{spec.provider} floor s", round(floors[spec.provider], 2))
             provider = run.summary.get("providers", {}).get(spec.provider, {})
             result.line(f"{spec.provider} rows", provider.get("rows_fetched", 0))
-        _sim_cost(result, sims)
+        _simulator_cpu(result, stats)
         floor = max(floors.values())
         result.line("run floor s", round(floor, 2))
         result.line("wall s", round(run.wall_seconds, 2))
@@ -196,11 +191,11 @@ def scenario_a(sizes: Sizes, tmp: Path) -> Result:
 # -- B ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Attempt:
-    """One backfill run, its dataset, and what the simulators spent serving it."""
+    """One backfill run, its dataset, and what the simulators served for it at what cost."""
 
     run: FthRun
     dataset: Path
-    simulator_cpu: dict[str, float]
+    simulators: dict[str, SimStats]
 
 
 @dataclass(frozen=True)
@@ -237,17 +232,16 @@ def _backfill(
             sims.reset()
             run = run_fth(config, "--end", end.isoformat())
             # The simulators' cost of serving this run, measured over the same moments.
-            cpu = {name: stats.cpu_seconds for name, stats in sims.stats().items()}
-            attempts.append(Attempt(run, dataset, cpu))
+            attempts.append(Attempt(run, dataset, sims.stats()))
         truth = sims.truth(DAY0, end, tmp)
     rendering = attempts.pop(0) if replay else None
     kept = min(attempts, key=lambda attempt: attempt.run.cpu_seconds)
     return Backfill(kept, compare(kept.dataset, truth), rendering)
 
 
-def _simulator_cpu(result: Result, cpu: dict[str, float], when: str = "") -> None:
-    for name, seconds in cpu.items():
-        result.line(f"{name} simulator CPU s{when}", round(seconds, 2))
+def _simulator_cpu(result: Result, stats: dict[str, SimStats], when: str = "") -> None:
+    for name, served in stats.items():
+        result.line(f"{name} simulator CPU s{when}", round(served.cpu_seconds, 2))
 
 
 def _reference_cpu() -> float:
@@ -278,14 +272,14 @@ def scenario_b(sizes: Sizes, tmp: Path) -> Result:
     result.line("rows written", int(run.summary.get("rows_written", 0)))
     if done.rendering is not None:
         result.line("fth CPU s, simulators rendering", round(done.rendering.run.cpu_seconds, 2))
-        _simulator_cpu(result, done.rendering.simulator_cpu, ", rendering")
+        _simulator_cpu(result, done.rendering.simulators, ", rendering")
     label = f"fth CPU s (user + sys, best of {sizes.b_repeats}, replaying)"
     result.line(label, round(run.cpu_seconds, 2))
     rate = done.comparison.stored / run.cpu_seconds
     result.line("rows per CPU-second", round(rate))
     result.line("peak RSS MB", round(run.peak_rss / MB, 1))
     result.line("wall s", round(run.wall_seconds, 2))
-    _simulator_cpu(result, done.kept.simulator_cpu, ", replaying")
+    _simulator_cpu(result, done.kept.simulators, ", replaying")
     _check(result, done.comparison, run)
     return _verdict(result, rate >= 250_000, ">= 250,000 rows per CPU-second")
 
