@@ -620,7 +620,7 @@ def simulate(
     latency_ms: Annotated[float, typer.Option(min=0, help="Added latency per request.")] = 0.0,
     port: Annotated[int, typer.Option(min=0, max=65535, help="First port (0: any free).")] = 0,
 ) -> None:
-    """Serve the provider simulators on 127.0.0.1 in the foreground until Ctrl-C."""
+    """Serve the provider simulators on 127.0.0.1 in the foreground until Ctrl-C or SIGTERM."""
     from fth_core.sim.launcher import launch_simulators  # on use: only this and `fth demo`
 
     registry = EndpointRegistry.from_plugins()
