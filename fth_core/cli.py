@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -45,6 +44,7 @@ from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
 from fth_core.report import RunProgress, console, human_bytes, print_summary, table
 from fth_core.scaffold import render_config
+from fth_core.startup import defer_pandas, reuse_freed_memory
 from fth_core.store import DatasetStore
 
 __all__ = ["app", "console_main", "main"]
@@ -685,30 +685,8 @@ def _fail(exc: BaseException, message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _reuse_freed_memory() -> None:
-    """Have glibc's malloc keep the memory the process frees for its next allocations, unless
-    one of glibc's own ``MALLOC_*`` variables says otherwise.
-
-    A run allocates and frees response bodies and Arrow buffers of up to tens of MB all along.
-    By default glibc hands such blocks back to the kernel once freed, and they come back as new
-    pages the kernel zeroes as they fault in: scenario B of ``bench/scenarios.py`` took 102,000
-    page faults instead of 59,000 and 0.13 CPU-s more of system time (medians of 8 runs). These
-    settings raise its peak RSS by about 5%. Other C libraries keep their own policy.
-    """
-    if any(name.startswith("MALLOC_") for name in os.environ):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # M_* of glibc's <malloc.h>
-    mallopt(trim_threshold, 1 << 30)  # give memory back only beyond 1 GiB free
-    mallopt(top_pad, 64 << 20)  # grow the heap 64 MiB at a time
-    mallopt(mmap_threshold, 32 << 20)  # blocks up to 32 MiB (glibc's largest) from the heap
-
-
 def console_main() -> None:
-    """The ``fth`` command: :func:`main` with the process settings of :func:`_reuse_freed_memory`,
+    """The ``fth`` command: :func:`main` with the process settings of :mod:`fth_core.startup`,
     then the process ends without the interpreter's teardown.
 
     Once a command is done, what the teardown does — freeing every object and module one by
@@ -719,7 +697,8 @@ def console_main() -> None:
     coverage, a debugger: they write their results after the program) gets Python's normal exit
     instead.
     """
-    _reuse_freed_memory()
+    reuse_freed_memory()
+    defer_pandas()
     try:
         main()
         code: str | int = 0
