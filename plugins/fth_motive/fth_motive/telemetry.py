@@ -22,9 +22,11 @@ Fetch (:func:`fetch_locations`)
        (:func:`read_days`), decoded straight into the msgspec Structs of :mod:`fth_motive.wire`
        (no dict and no pydantic model per point) and at once turned into Arrow columns
        (:func:`breadcrumb_columns`), the only Python work per point, spent only on breadcrumbs
-       from the window's start on (in B, 11% of the points downloaded lie before the first
-       window of a run). Decoding on the pool would gain nothing (the GIL runs one thread at
-       a time) and cost CPU: threads taking turns evict each other's answers from the cache.
+       from the window's start on and, in a window told its run's horizon, before that horizon
+       (in B, 11% of the points downloaded lie before the first window of a run, and as many
+       past its end: the padding days). Decoding on the pool would gain nothing (the GIL runs
+       one thread at a time) and cost CPU: threads taking turns evict each other's answers
+       from the cache.
     4. The histories (a vehicle's columns for a day range, or carried over) are grouped into
        :class:`~fth_core.hookspecs.TelemetryBatch` es; what goes into the carry is picked once
        a batch, and flatten trims the batch to the window. A range that fails is yielded with
@@ -189,9 +191,12 @@ _NO_BREADCRUMBS = pa.RecordBatch.from_pylist([], schema=_COLUMNS)
 # What a breadcrumb without a driver reads as: every field null, like the missing driver.
 _NO_DRIVER = BreadcrumbDriver()
 _NEVER = np.iinfo(np.int64).max  # µs since the epoch no time reaches
+_NEVER_BEFORE = np.iinfo(np.int64).min  # µs since the epoch no time is before
 
 
-def breadcrumb_columns(records: Sequence[Breadcrumb], since: int | None = None) -> pa.RecordBatch:
+def breadcrumb_columns(
+    records: Sequence[Breadcrumb], since: int | None = None, until: int | None = None
+) -> pa.RecordBatch:
     """``records`` as one Arrow column per field flatten reads, in the units received:
     ``located_at`` (as text and parsed: ``time``), ``lat``, ``lon``, ``speed``, ``bearing``,
     ``odometer`` (``true_odometer``, else ``odometer``), ``type``, ``description`` and the
@@ -201,14 +206,16 @@ def breadcrumb_columns(records: Sequence[Breadcrumb], since: int | None = None) 
     CPU's cache: it is the only per-point Python work (one list per field); the carry and
     flatten run in Arrow and numpy over whole batches. With ``since`` (µs since the epoch), the
     breadcrumbs timed before it are left out: a window downloads whole days, and the first of
-    them mostly lies before the window, in windows already stored. A breadcrumb without a
-    readable time stays, for flatten to quarantine.
+    them mostly lies before the window, in windows already stored. With ``until``, those timed
+    at or after it are left out too: the last day a run downloads lies mostly past its end.
+    A breadcrumb without a readable time stays, for flatten to quarantine.
     """
     located_at = pa.array([r.located_at for r in records], type=pa.string())
     times = parse_timestamps(located_at)
-    if since is not None:
-        before, _ = _sides(times, since, _NEVER)
-        kept = ~before
+    if since is not None or until is not None:
+        low = _NEVER_BEFORE if since is None else since
+        before, later = _sides(times, low, _NEVER if until is None else until)
+        kept = ~(before | later)
         if not kept.all():
             records = list(compress(records, kept))
             located_at, times = located_at.filter(kept), times.filter(kept)
@@ -330,14 +337,18 @@ def fetch_days(
 
 
 def read_days(
-    client: TelemetryClient, request: RequestSpec, content: bytes, since: int | None = None
+    client: TelemetryClient,
+    request: RequestSpec,
+    content: bytes,
+    since: int | None = None,
+    until: int | None = None,
 ) -> pa.RecordBatch:
     """An answer of :func:`fetch_days`, decoded into :class:`Breadcrumb` s (a body that is not
     a locations page is the client's :class:`~fth_core.errors.ResponseFormatError`), as
-    :func:`breadcrumb_columns` (``since`` as there)."""
+    :func:`breadcrumb_columns` (``since`` and ``until`` as there)."""
     page: LocationsPage = client.decode(request, content, LOCATIONS_PAGE_DECODER)
     records = [item.vehicle_location for item in page.vehicle_locations or ()]
-    return breadcrumb_columns(records, since)
+    return breadcrumb_columns(records, since, until)
 
 
 @dataclass
@@ -353,10 +364,20 @@ class _Held:
 @dataclass
 class _Carry:
     """What a provider's last window left for the next: valid only for a window starting at
-    ``until`` (the pipeline walks a run's windows in order through one Provider)."""
+    ``until`` (the pipeline walks a run's windows in order through one Provider) and ending
+    by ``horizon``, past which nothing was kept (None: nothing was cut)."""
 
     until: datetime | None = None
+    horizon: datetime | None = None
     held: dict[str, _Held] = field(default_factory=dict)
+
+    def take(self, start: datetime, end: datetime) -> tuple[dict[str, _Held], datetime | None]:
+        """What the window ``[start, end)`` takes over (nothing if it is not the next one) and
+        the horizon it was cut at. The carry is spent, whatever happens to that window."""
+        fits = self.until == start and (self.horizon is None or end <= self.horizon)
+        taken = (self.held, self.horizon) if fits else ({}, None)
+        self.until, self.horizon, self.held = None, None, {}
+        return taken
 
 
 # Keyed weakly by Provider: the carry lives exactly as long as the run's Provider does.
@@ -433,14 +454,17 @@ def fetch_locations(
     :data:`BATCH_ROWS` breadcrumbs a batch, with their failures (see the module doc).
     ``horizon`` is the end of the run (the hook's), which requests may read ahead to."""
     carry = _CARRIES.setdefault(provider, _Carry())
-    held = carry.held if carry.until == start else {}
-    carry.until, carry.held = None, {}  # spent, whatever happens below
+    held, held_cut = carry.take(start, end)
     placer = _Placer(start, end)
     group: list[LocationHistory] = []
     failures: list[FetchFailure] = []
     rows = 0
-    horizon = end if horizon is None else max(end, horizon)
-    for history, failure in _histories(provider, start, end, horizon, held, placer):
+    # A window told that its run goes on to a later horizon leaves out what lies past it: no
+    # window of the run needs it. Told nothing more (horizon == end, the default of a window
+    # fetched alone), it cuts nothing, and the carry keeps the padding past the end for a
+    # caller that goes on with the next window anyway.
+    cut = horizon if horizon is not None and horizon > end else None
+    for history, failure in _histories(provider, start, end, cut, held, placer):
         if failure is not None:
             failures.append(failure)
         if history.vehicle.id is None:  # flattened alone: one quarantined row naming it
@@ -456,21 +480,24 @@ def fetch_locations(
         placer.place(group)
         yield TelemetryBatch(tuple(group), tuple(failures))
     # Once every batch is out: a window left unfinished leaves no carry (the next starts afresh).
-    carry.until, carry.held = end, placer.carry()
+    # What it carries on was cut at the earlier of its own cut and that of what it took over.
+    cuts = [c for c in (cut, held_cut) if c is not None]
+    carry.until, carry.horizon, carry.held = end, min(cuts, default=None), placer.carry()
 
 
 def _histories(
     provider: Provider,
     start: datetime,
     end: datetime,
-    horizon: datetime,
+    horizon: datetime | None,
     held: dict[str, _Held],
     placer: _Placer,
 ) -> Iterator[tuple[LocationHistory, FetchFailure | None]]:
     """The window's histories, one per vehicle and day range (or carried over), each with the
     failure of its range if it failed (see the module doc). Requests read ahead towards
-    ``horizon``; ``held`` is the carry the last window left; ``placer`` learns which days are
-    done and which vehicles failed."""
+    ``horizon``, and what they download from it on is left out (None: no reading ahead, and
+    nothing left out); ``held`` is the carry the last window left; ``placer`` learns which
+    days are done and which vehicles failed."""
     settings = _settings(provider)
     client = provider.client()
     endpoint = provider.endpoint("vehicle_locations")
@@ -479,7 +506,8 @@ def _histories(
     first, last = request_days(start, end, zone)
     asked = sum(vehicle.id is not None for vehicle in roster)
     ahead = min(MAX_READ_AHEAD_DAYS, settings.read_ahead_vehicle_days // max(asked, 1))
-    final = request_days(start, horizon, zone)[1]  # the run's last day
+    final = request_days(start, horizon or end, zone)[1]  # the run's last day
+    until = None if horizon is None else epoch_us(horizon)
     tasks: list[tuple[str, date, date]] = []
     by_id: dict[str, RosterVehicle] = {}
     for vehicle in roster:
@@ -540,7 +568,7 @@ def _histories(
         vehicle = by_id[vehicle_id]
         metric = vehicle.metric_units
         try:
-            records = read_days(client, *future.result(), since=placer.low)
+            records = read_days(client, *future.result(), since=placer.low, until=until)
         except FthError as error:
             if b > last:
                 log.info(

@@ -205,6 +205,22 @@ def test_a_failed_read_ahead_is_asked_again_without_the_days_past_its_window(
     ]
 
 
+def test_a_window_after_the_horizon_of_the_last_run_downloads_the_days_that_run_left_out(
+    simulate: Simulate, connect: Connect
+) -> None:
+    simulator, server = simulate(fleet=Fleet(seed=7, vehicles=4))
+    provider = connect(server)
+    _each_window_equals_ground_truth(simulator, _daily_run(provider, 2))  # to 03-04 00:00
+    server.clear_log()
+    # The same Provider goes on past that run's end: the run read 03-04 ahead and left its
+    # points out, so the next window downloads 03-04 again instead of taking the carry.
+    start, end = datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC)
+    table, failures = _run(provider, start, end, end + timedelta(days=1))
+    assert failures == []
+    assert_same_telemetry(table, simulator.expected_telemetry(start, end))
+    assert all(ranges[0][0] <= date(2026, 3, 4) for ranges in _by_roster_place(provider, server))
+
+
 def test_a_batch_groups_many_vehicles_and_flattens_as_each_would_alone(
     simulate: Simulate, connect: Connect, fleet: Fleet
 ) -> None:

@@ -75,7 +75,7 @@ def test_a_null_or_empty_list_reads_as_no_columns() -> None:
     assert _read(b'{"vehicle_locations": []}').num_rows == 0
 
 
-def test_reading_since_a_time_leaves_out_earlier_breadcrumbs_but_not_untimed_ones(
+def test_reading_since_or_until_a_time_leaves_out_breadcrumbs_outside_but_not_untimed_ones(
     payloads: Any,
 ) -> None:
     times = ["2026-07-13T23:59:59Z", None, "2026-07-14T00:00:00Z", "bad", "2026-07-14T05:00:00Z"]
@@ -89,6 +89,10 @@ def test_reading_since_a_time_leaves_out_earlier_breadcrumbs_but_not_untimed_one
     with TelemetryClient("motive", "http://127.0.0.1:9") as client:
         since = read_days(client, ANSWERING, body, since=epoch_us(START))
         everything = read_days(client, ANSWERING, body)
+        until = read_days(client, ANSWERING, body, until=epoch_us(START))
+        between = read_days(client, ANSWERING, body, epoch_us(START), epoch_us(START) + 1)
     assert since.column("description").to_pylist() == ["#1", "#2", "#3", "#4"]
     assert since.column("located_at").to_pylist() == times[1:]
     assert everything.num_rows == len(times)
+    assert until.column("description").to_pylist() == ["#0", "#1", "#3"]
+    assert between.column("description").to_pylist() == ["#1", "#2", "#3"]
