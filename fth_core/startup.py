@@ -28,7 +28,14 @@ def reuse_freed_memory() -> None:
     By default glibc hands such blocks back to the kernel once freed, and they come back as new
     pages the kernel zeroes as they fault in: scenario B took 102,000 page faults instead of
     59,000 and 0.13 CPU-s more of system time (medians of 8 runs). These settings raise its
-    peak RSS by about 5%. Other C libraries keep their own policy.
+    peak RSS by about 5%.
+
+    glibc also gives each thread an arena of its own, up to 8 per core. A body is allocated
+    by the pool thread that receives it and freed by the thread that reads it, so each pool
+    thread's arena grew to hold its own bodies in flight, memory one arena could not lend
+    another. Two arenas (one measured the same) cut B's peak RSS from 354 to 274 MB, its page
+    faults from 77,000 to 56,000 and its CPU by 0.3 s (medians of 5 runs). Other C libraries
+    keep their own policy.
     """
     if any(name.startswith("MALLOC_") for name in os.environ):
         return
@@ -36,10 +43,11 @@ def reuse_freed_memory() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # M_* of glibc's <malloc.h>
+    trim_threshold, top_pad, mmap_threshold, arena_max = -1, -2, -3, -8  # M_* of <malloc.h>
     mallopt(trim_threshold, 1 << 30)  # give memory back only beyond 1 GiB free
     mallopt(top_pad, 64 << 20)  # grow the heap 64 MiB at a time
     mallopt(mmap_threshold, 32 << 20)  # blocks up to 32 MiB (glibc's largest) from the heap
+    mallopt(arena_max, 2)  # threads share two arenas, not one each
 
 
 def defer_pandas() -> None:
