@@ -38,6 +38,7 @@ from loopback_support import (
     make_sims,
     of_provider,
     one_line,
+    run_command,
     tree_snapshot,
     write_config,
 )
@@ -117,15 +118,7 @@ def test_a_run_never_loads_pandas(sims: Sims) -> None:
         "console_main()\n"
     )
     args = ("run", "--config", str(sims.config()), "--end", "2026-03-03", "--json")
-    result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        env=cli_env(),
-        cwd=sims.tmp,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command([sys.executable, "-c", script, *args], cwd=sims.tmp)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "pandas: False"
     assert json.loads(result.stdout)["rows_written"] == sims.stored().num_rows > 0
