@@ -14,6 +14,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fth_core.auth import (
+        ApiKeyCredentials,
+        Auth,
+        BearerAuth,
+        Credentials,
+        HeaderAuth,
+        Session,
+        SessionAuth,
+    )
+    from fth_core.classify import Answer, Outcome, Verdict, http_status
     from fth_core.client import TelemetryClient
     from fth_core.config import FthConfig, ProviderConfig, load_config, parse_config
     from fth_core.endpoints import (
@@ -25,6 +35,7 @@ if TYPE_CHECKING:
     )
     from fth_core.errors import (
         APIError,
+        AuthError,
         ConfigError,
         EndpointNotFoundError,
         FthError,
@@ -36,19 +47,20 @@ if TYPE_CHECKING:
         ResponseFormatError,
         TransportError,
     )
-    from fth_core.hookspecs import (
-        AuthSpec,
-        FetchFailure,
-        ProviderSpec,
-        Quota,
-        TelemetryBatch,
-        hookimpl,
+    from fth_core.hookspecs import hookimpl
+    from fth_core.pagination import (
+        CursorPagination,
+        OffsetPagination,
+        PaginationState,
+        SeekPagination,
+        SweepPagination,
+        TokenPagination,
     )
-    from fth_core.pagination import CursorPagination, OffsetPagination, PaginationState
     from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
     from fth_core.provider import Provider, ProviderManager
     from fth_core.registry import EndpointRegistry
     from fth_core.schema import TELEMETRY_COLUMNS, TELEMETRY_SCHEMA, enforce_telemetry_schema
+    from fth_core.spec import FetchFailure, ProviderSpec, Quota, TelemetryBatch, Window
     from fth_core.telemetry import FlatBatch, fetch_telemetry
 
 # Each public name and the module it lives in.
@@ -74,15 +86,30 @@ _EXPORTS = {
     "ProviderNotFoundError": "fth_core.errors",
     "ResponseFormatError": "fth_core.errors",
     "TransportError": "fth_core.errors",
-    "AuthSpec": "fth_core.hookspecs",
-    "FetchFailure": "fth_core.hookspecs",
-    "ProviderSpec": "fth_core.hookspecs",
-    "Quota": "fth_core.hookspecs",
-    "TelemetryBatch": "fth_core.hookspecs",
+    "AuthError": "fth_core.errors",
+    "ApiKeyCredentials": "fth_core.auth",
+    "Auth": "fth_core.auth",
+    "BearerAuth": "fth_core.auth",
+    "Credentials": "fth_core.auth",
+    "HeaderAuth": "fth_core.auth",
+    "Session": "fth_core.auth",
+    "SessionAuth": "fth_core.auth",
+    "Answer": "fth_core.classify",
+    "Outcome": "fth_core.classify",
+    "Verdict": "fth_core.classify",
+    "http_status": "fth_core.classify",
+    "FetchFailure": "fth_core.spec",
+    "ProviderSpec": "fth_core.spec",
+    "Quota": "fth_core.spec",
+    "TelemetryBatch": "fth_core.spec",
+    "Window": "fth_core.spec",
     "hookimpl": "fth_core.hookspecs",
     "CursorPagination": "fth_core.pagination",
     "OffsetPagination": "fth_core.pagination",
     "PaginationState": "fth_core.pagination",
+    "SeekPagination": "fth_core.pagination",
+    "SweepPagination": "fth_core.pagination",
+    "TokenPagination": "fth_core.pagination",
     "PipelineError": "fth_core.pipeline",
     "RunSummary": "fth_core.pipeline",
     "TelemetryPipeline": "fth_core.pipeline",
@@ -101,8 +128,13 @@ __all__ = [
     "TELEMETRY_COLUMNS",
     "TELEMETRY_SCHEMA",
     "APIError",
-    "AuthSpec",
+    "Answer",
+    "ApiKeyCredentials",
+    "Auth",
+    "AuthError",
+    "BearerAuth",
     "ConfigError",
+    "Credentials",
     "CursorPagination",
     "EndpointDefinition",
     "EndpointNotFoundError",
@@ -111,8 +143,10 @@ __all__ = [
     "FlatBatch",
     "FthConfig",
     "FthError",
+    "HeaderAuth",
     "NoPluginAnsweredError",
     "OffsetPagination",
+    "Outcome",
     "PaginationError",
     "PaginationState",
     "ParamKind",
@@ -130,14 +164,22 @@ __all__ = [
     "RequestSpec",
     "ResponseFormatError",
     "RunSummary",
+    "SeekPagination",
+    "Session",
+    "SessionAuth",
+    "SweepPagination",
     "TelemetryBatch",
     "TelemetryClient",
     "TelemetryPipeline",
+    "TokenPagination",
     "TransportError",
+    "Verdict",
+    "Window",
     "__version__",
     "enforce_telemetry_schema",
     "fetch_telemetry",
     "hookimpl",
+    "http_status",
     "load_config",
     "parse_config",
 ]

@@ -7,28 +7,15 @@ debug logs. Secrets never reach the output: config reprs mask keys and logs are 
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-
-# Process-wide defaults of the fth command, read when numpy and pyarrow load (so set before the
-# imports below), each measured in scenario B of bench/scenarios.py; a user's own setting wins.
-# - fth does no linear algebra, yet numpy's bundled OpenBLAS starts a thread per core, and those
-#   threads spin: about 0.15 CPU-s a run.
-# - Arrow's default allocator (mimalloc) backs its buffers with transparent huge pages that it
-#   keeps handing back and faulting in again, zeroing 2 MiB each time: about 9% of a run's CPU.
-#   The system allocator costs about 0.3 CPU-s less a run, with a lower peak RSS.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer
 import yaml
@@ -44,7 +31,6 @@ from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
 from fth_core.report import RunProgress, console, human_bytes, print_summary, table
 from fth_core.scaffold import render_config
-from fth_core.startup import defer_pandas, reuse_freed_memory
 from fth_core.store import DatasetStore
 
 __all__ = ["app", "console_main", "main"]
@@ -566,7 +552,7 @@ def demo(
         start_day = (datetime.now(UTC) - timedelta(days=days)).date()
         document = {
             "providers": {
-                s.provider: {"base_url": s.base_url, "api_key": s.simulator.api_key} for s in sims
+                s.provider: {"base_url": s.base_url, **s.simulator.credentials()} for s in sims
             },
             "pipeline": {
                 "default_start_date": start_day.isoformat(),
@@ -636,9 +622,8 @@ def simulate(
         if not sims:
             raise FthError("no installed provider ships a simulator")
         for sim in sims:
-            sys.stdout.write(
-                f"{sim.provider}: base_url={sim.base_url} api_key={sim.simulator.api_key}\n"
-            )
+            given = " ".join(f"{k}={v}" for k, v in sim.simulator.credentials().items())
+            sys.stdout.write(f"{sim.provider}: base_url={sim.base_url} {given}\n")
         sys.stdout.write("Serving; press Ctrl-C to stop.\n")
         sys.stdout.flush()
         signal.sigwait(stop)
@@ -686,32 +671,17 @@ def _fail(exc: BaseException, message: str, code: int) -> None:
 
 
 def console_main() -> None:
-    """The ``fth`` command: :func:`main` with the process settings of :mod:`fth_core.startup`,
-    then the process ends without the interpreter's teardown.
+    """The ``fth`` command: :func:`main`, with Arrow allocating from the system allocator."""
+    # Arrow's default allocator (mimalloc) keeps handing the huge pages behind its buffers back
+    # to the kernel and faulting them in again, zeroed each time; the system allocator reuses
+    # freed memory, for less CPU and a lower peak RSS. The pool is process-wide, so only the
+    # command picks it (a program importing fth keeps pyarrow's default), and a user's own
+    # ARROW_DEFAULT_MEMORY_POOL wins. This is pyarrow's documented API, set before any work.
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
 
-    Once a command is done, what the teardown does — freeing every object and module one by
-    one — is work the operating system does at once when the process ends: after a run it cost
-    0.17 CPU-s (scenario B of ``bench/scenarios.py``, 3.5% of the run). Exit handlers still run
-    (logging's flush among them) and the output streams are flushed. A thread still alive (a
-    plugin's, say), an exit code that is not a number, or a profiler or tracer at work (cProfile,
-    coverage, a debugger: they write their results after the program) gets Python's normal exit
-    instead.
-    """
-    reuse_freed_memory()
-    defer_pandas()
-    try:
-        main()
-        code: str | int = 0
-    except SystemExit as done:
-        code = 0 if done.code is None else done.code
-    watched = sys.getprofile() is not None or sys.gettrace() is not None
-    if not isinstance(code, int) or threading.active_count() > 1 or watched:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader that went away; a closed stream
-            stream.flush()
-    os._exit(code)
+        pa.set_memory_pool(pa.system_memory_pool())
+    main()
 
 
 if __name__ == "__main__":

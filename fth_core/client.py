@@ -1,19 +1,30 @@
 """Layer 2: the provider-agnostic HTTP client.
 
 :class:`TelemetryClient` executes :class:`~fth_core.endpoints.RequestSpec` s for one provider
-over one pool of connections (httpx, over fth's own transport for direct connections; see
-:mod:`fth_core.transport`). All resilience lives in :meth:`TelemetryClient.send`, one code
-path for every request:
+over one pool of connections, through ``httpx.Client`` and nothing else: every request takes
+the same path, proxy or not (a direct connection's transport is urllib3 under httpx's
+documented transport API, :mod:`fth_core.transport`). All resilience lives in
+:meth:`TelemetryClient.send`, one code path for every request:
 
-* retries (tenacity) on connection errors, timeouts, 408, 429, 500, 502, 503, 504 — never on
-  other 4xx — with exponential backoff and jitter scaled by ``retry_backoff_factor``; up to
-  ``max_retries`` retries for errors and ``max_rate_limit_retries`` for 429s;
-* ``Retry-After`` in seconds (fractional too) or as an HTTP-date; missing or ≤ 0 falls back to
-  the backoff. A 429 pauses the provider's whole :class:`~fth_core.ratelimit.RateGovernor`;
-* the governor's token bucket and concurrency bound before every attempt.
+* the provider's classifier (:mod:`fth_core.classify`) reads each answer — status, headers and
+  body — and the client acts on its verdict, so an error inside an HTTP 200 is retried,
+  paused for or reported exactly like an HTTP one, and only what the provider called a
+  success is returned;
+* retries (tenacity) of transient failures (connection errors, timeouts, "retry" verdicts)
+  with exponential backoff and jitter scaled by ``retry_backoff_factor``, up to
+  ``max_retries``; "rate limited" verdicts up to ``max_rate_limit_retries``, each pausing the
+  request's quota scope for the wait the provider asked for (or a backoff);
+* auth (:mod:`fth_core.auth`): requests are signed just before sending; a session is made by
+  one login shared by all threads, and an answer that says the session expired makes one
+  thread log in again while the others wait, after which the request is repeated once;
+* limits an unattended run needs: an overall deadline per request (``deadline``, covering the
+  connection, the head and the whole body, so a server trickling bytes cannot hold a run),
+  a cap on an answer's size (``max_response_bytes``, checked on the decompressed bytes as
+  they arrive), and no redirect followed unless the provider asks for it;
+* the governor's token buckets and concurrency bound before every attempt.
 
 Paging (:meth:`iter_pages`) follows the endpoint's pagination style and stops with an error on
-a repeated cursor or past ``max_pages``.
+a repeated cursor or page, or past ``max_pages``.
 
 Bodies are decoded to plain JSON (dicts and lists) unless the call passes a ``decoder``: a
 typed ``msgspec.json.Decoder`` (a Struct per page, for the bulk telemetry path: no dict per
@@ -23,7 +34,6 @@ either form.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import ssl
@@ -31,19 +41,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx
 import msgspec
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from fth_core.auth import Auth, Session, secret_values
+from fth_core.classify import (
+    MAX_RETRY_AFTER_SECONDS,
+    Answer,
+    Classifier,
+    Outcome,
+    Verdict,
+    http_status,
+    parse_retry_after,
+)
 from fth_core.closing import Closing
 from fth_core.endpoints import EndpointDefinition, ParsedResponse, RequestSpec
 from fth_core.errors import (
     APIError,
+    AuthError,
     ConfigError,
     FthError,
     PaginationError,
@@ -52,43 +72,24 @@ from fth_core.errors import (
 )
 from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
-from fth_core.ratelimit import RateGovernor
-from fth_core.transport import direct_transport
+from fth_core.ratelimit import RateGovernor, TokenBucket
+from fth_core.transport import Urllib3Transport
 
-__all__ = ["BodyDecoder", "ClientStats", "TelemetryClient", "parse_retry_after"]
+__all__ = [
+    "MAX_RETRY_AFTER_SECONDS",
+    "BodyDecoder",
+    "ClientStats",
+    "TelemetryClient",
+    "parse_retry_after",
+]
 
 BodyDecoder = msgspec.json.Decoder[Any] | Callable[[bytes], Any]
 """What ``decoder=`` accepts: a ``msgspec.json.Decoder`` (typed or not) or ``bytes -> body``."""
 
 log = get_logger("fth.client")
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
-MAX_RETRY_AFTER_SECONDS = 300.0
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header; ``None`` when absent, ≤ 0 or unreadable.
-
-    Accepts delta-seconds (``"2"``, ``"0.40235"``) and HTTP-dates. Capped at five minutes so a
-    bogus far-future date cannot stall a nightly run indefinitely.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds) or seconds <= 0:  # "nan", "inf" or non-positive
-        return None
-    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+LOGIN_SCOPE = "login"
 
 
 @dataclass
@@ -100,6 +101,7 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     errors: int = 0
+    logins: int = 0
     wait_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -108,6 +110,7 @@ class ClientStats:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "errors": self.errors,
+            "logins": self.logins,
             "wait_seconds": self.wait_seconds,
         }
 
@@ -115,42 +118,37 @@ class ClientStats:
 class _Retryable(Exception):
     """An attempt that failed in a way worth retrying; ``error`` is what to raise at the end."""
 
-    def __init__(
-        self, error: FthError, status: int | None = None, retry_after: float | None = None
-    ):
+    def __init__(self, error: FthError, rate_limited: bool = False, wait: float | None = None):
         super().__init__(str(error))
         self.error = error
-        self.status = status
-        self.retry_after = retry_after
+        self.rate_limited = rate_limited
+        self.wait = wait
 
 
-def _error_detail(response: httpx.Response) -> str | None:
-    """The provider's own error text: Motive ``error_message``, Samsara ``message``, or text.
+class _SessionExpired(Exception):
+    """The answer said the session is no longer valid; ``generation`` is the session used."""
 
-    Redacted: a provider that quotes the rejected key back must not put it in our errors.
-    """
-    try:
-        body = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
-        text = response.text.strip()
-        return redact(" ".join(text.split()))[:200] or None
-    if isinstance(body, dict):
-        for key in ("error_message", "message", "error"):
-            if isinstance(body.get(key), str):
-                return redact(str(body[key]))[:200]
-    return None
+    def __init__(self, error: AuthError, generation: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.generation = generation
 
 
 class TelemetryClient(Closing):
-    """One provider's HTTP client: pooled connections, retries, rate limits, pagination."""
+    """One provider's HTTP client: pooled connections, auth, classification, retries, rate
+    limits, pagination. Thread-safe: a run's threads share one."""
 
     def __init__(
         self,
         provider: str,
         base_url: str,
         *,
-        auth_headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
+        credentials: Any = None,
+        classify: Classifier = http_status,
         timeout: tuple[float, float] = (10.0, 30.0),
+        deadline: float = 300.0,
+        max_response_bytes: int = 512 * 2**20,
         max_retries: int = 3,
         retry_backoff_factor: float = 1.0,
         max_rate_limit_retries: int = 10,
@@ -160,9 +158,15 @@ class TelemetryClient(Closing):
         governor: RateGovernor | None = None,
         max_pages: int = 10_000,
         user_agent: str = "fth",
+        follow_redirects: bool = False,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.credentials = credentials
+        self.classify = classify
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self.max_retries = max_retries
         self.retry_backoff_factor = retry_backoff_factor
         self.max_rate_limit_retries = max_rate_limit_retries
@@ -170,31 +174,33 @@ class TelemetryClient(Closing):
         self.max_pages = max_pages
         self.stats = ClientStats()
         self._stats_lock = threading.Lock()  # many threads share one client
+        self._login = auth.login_request(credentials) if auth is not None else None
+        if self._login is not None and auth is not None:
+            per_minute = getattr(auth, "logins_per_minute", 10.0)
+            self.governor.scopes.setdefault(LOGIN_SCOPE, TokenBucket(per_minute / 60.0, 1))
+        self._session: Session | None = None
+        self._generation = 0  # bumped by every login
+        self._session_lock = threading.Lock()
         if proxy is not None and urlsplit(proxy).password:
             register_secret(str(urlsplit(proxy).password))
-        for value in (auth_headers or {}).values():
-            register_secret(value)
-            register_secret(value.split(" ", 1)[-1])
+        if credentials is not None:
+            for secret in secret_values(credentials):
+                register_secret(secret)
         connect, read = timeout
         limit = self.governor.max_concurrency
         verify = _ssl_context(verify_ssl, use_truststore)
-        # Direct connections (no proxy) skip the httpx.Client's per-request machinery: see
-        # _exchange.
-        self._direct = direct_transport(verify, proxy)
+        # With a proxy (configured, or from the environment) httpx's own transport does the
+        # proxying; otherwise urllib3 frames HTTP under httpx (see fth_core.transport).
+        direct = proxy is None and not any(scheme != "no" for scheme in getproxies())
         self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={
-                "User-Agent": user_agent,
-                "Accept": "application/json",
-                **(auth_headers or {}),
-            },
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
             timeout=httpx.Timeout(read, connect=connect),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             verify=verify,
             proxy=proxy,
-            transport=self._direct,
+            transport=Urllib3Transport(verify=verify, max_connections=limit) if direct else None,
             trust_env=True,
-            follow_redirects=False,
+            follow_redirects=follow_redirects,
         )
 
     def __repr__(self) -> str:
@@ -206,24 +212,32 @@ class TelemetryClient(Closing):
 
     # -- one request, with retries ---------------------------------------------------------
     def send(
-        self, request: RequestSpec, *, rate_key: str | None = None, rate: float | None = None
-    ) -> httpx.Response:
-        """Execute ``request`` with the retry policy; returns a 2xx response or raises
-        :class:`APIError` / :class:`TransportError`."""
+        self,
+        request: RequestSpec,
+        *,
+        rate_key: str | None = None,
+        rate: float | None = None,
+        signed: bool = True,
+    ) -> Answer:
+        """Execute ``request`` with the retry policy; returns an answer the provider's
+        classifier called a success, or raises :class:`APIError` (:class:`AuthError` for
+        credentials or a session refused), :class:`TransportError` or
+        :class:`ResponseFormatError`. ``rate_key`` and ``rate`` name an endpoint's own tier;
+        ``signed=False`` sends it without credentials (a login)."""
         counts = {"errors": 0, "rate_limited": 0}
 
         def stop(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
             if not isinstance(exc, _Retryable):
                 return True
-            if exc.status == 429:
+            if exc.rate_limited:
                 return counts["rate_limited"] > self.max_rate_limit_retries
             return counts["errors"] > self.max_retries
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retryable) and exc.status == 429:
-                return 0.0  # the governor's pause already holds every thread back
+            if isinstance(exc, _Retryable) and exc.rate_limited:
+                return 0.0  # the governor's pause already holds the scope's threads back
             return self._backoff(counts["errors"])
 
         def before_sleep(state: RetryCallState) -> None:
@@ -238,27 +252,34 @@ class TelemetryClient(Closing):
             before_sleep=before_sleep,
             reraise=True,
         )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    try:
-                        return self._attempt(request, rate_key, rate)
-                    except _Retryable as exc:
-                        key = "rate_limited" if exc.status == 429 else "errors"
-                        counts[key] += 1
-                        if exc.status == 429:
-                            # Pause the whole quota: Retry-After, else a backoff that grows
-                            # with the 429s this request has met.
-                            self.governor.pause(
-                                exc.retry_after
-                                if exc.retry_after is not None
-                                else self._backoff(counts["rate_limited"])
-                            )
-                        raise
-        except _Retryable as exc:
-            self._count("errors")
-            raise exc.error from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        refreshed = False
+        while True:
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        try:
+                            return self._attempt(request, rate_key, rate, signed)
+                        except _Retryable as exc:
+                            counts["rate_limited" if exc.rate_limited else "errors"] += 1
+                            if exc.rate_limited:
+                                # Pause the scope: the wait asked for, else a backoff that
+                                # grows with the rate-limited answers this request has met.
+                                self.governor.pause(
+                                    exc.wait
+                                    if exc.wait is not None
+                                    else self._backoff(counts["rate_limited"]),
+                                    request.scope,
+                                )
+                            raise
+            except _Retryable as exc:
+                self._count("errors")
+                raise exc.error from None
+            except _SessionExpired as exc:
+                if refreshed:  # a fresh session refused at once: not a matter of expiry
+                    self._count("errors")
+                    raise exc.error from None
+                refreshed = True
+                self._log_in(stale=exc.generation)
 
     def _count(self, counter: str) -> None:
         with self._stats_lock:
@@ -269,78 +290,147 @@ class TelemetryClient(Closing):
         ceiling = min(MAX_BACKOFF_SECONDS, self.retry_backoff_factor * 2.0 ** max(failures - 1, 0))
         return ceiling / 2 + random.random() * ceiling / 2
 
+    # -- sessions --------------------------------------------------------------------------
+    def _signed(self, request: RequestSpec) -> tuple[RequestSpec, str, int]:
+        """``request`` signed, the base URL it goes to, and the session generation used."""
+        if self.auth is None:
+            return request, self.base_url, 0
+        if self._login is None:
+            return self.auth.sign(request, self.credentials, None), self.base_url, 0
+        session, generation = self._session, self._generation
+        if session is None:
+            self._log_in(stale=0)
+            session, generation = self._session, self._generation
+        assert session is not None
+        base = session.base_url or self.base_url
+        return self.auth.sign(request, self.credentials, session), base, generation
+
+    def _log_in(self, stale: int) -> None:
+        """Log in, unless another thread already replaced the session of generation
+        ``stale`` (then its new session serves this thread too)."""
+        assert self.auth is not None
+        assert self._login is not None
+        with self._session_lock:
+            if self._session is not None and self._generation != stale:
+                return
+            self._count("logins")
+            answer = self.send(self._login, signed=False)
+            where = f"{self.provider}: login ({self._login.describe()})"
+            try:
+                session = self.auth.read_session(answer.json())
+            except (msgspec.DecodeError, LookupError, TypeError, ValueError) as exc:
+                raise ResponseFormatError(f"{where} returned no session ({exc})") from None
+            for secret in session.secrets:
+                register_secret(secret)
+            self._session = session
+            self._generation += 1
+            log.debug("%s: logged in (session %d)", self.provider, self._generation)
+
+    # -- one attempt -----------------------------------------------------------------------
     def _attempt(
-        self, request: RequestSpec, rate_key: str | None, rate: float | None
-    ) -> httpx.Response:
+        self, request: RequestSpec, rate_key: str | None, rate: float | None, signed: bool
+    ) -> Answer:
         method, path = request.method, request.path
-        with self.governor.slot(rate_key, rate):
+        generation = 0
+        base = self.base_url
+        if signed:
+            outgoing, base, generation = self._signed(request)
+        else:
+            outgoing = request
+        with self.governor.slot(rate_key, rate, request.scope):
             started = time.monotonic()
             self._count("requests")
             try:
-                response = self._exchange(request)
+                answer = self._exchange(outgoing, base)
             except httpx.TimeoutException as exc:
                 reason = f"timed out ({type(exc).__name__})"
+                if "deadline" in str(exc):
+                    reason = f"no whole answer within the request deadline of {self.deadline:g} s"
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
+            except httpx.DecodingError as exc:
+                raise ResponseFormatError(
+                    f"{self.provider}: {request.describe()} sent a body that does not "
+                    f"decompress ({redact(str(exc))})"
+                ) from None
             except httpx.TransportError as exc:
                 # Redacted: httpx quotes what it could not parse, e.g. a malformed header line
                 # in which the server echoed our key.
                 reason = redact(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
-        elapsed_ms = (time.monotonic() - started) * 1000
         log.debug(
             "%s: %s -> %s (%d bytes, %.0f ms)",
             self.provider,
             request.describe(),
-            response.status_code,
-            len(response.content),
-            elapsed_ms,
+            answer.status,
+            len(answer.content),
+            (time.monotonic() - started) * 1000,
         )
-        status = response.status_code
-        if status < 400:
-            return response
-        error = APIError(self.provider, method, path, status, _error_detail(response))
-        if status == 429:
+        try:
+            outcome = self.classify(answer)
+        except Exception as exc:  # a classifier bug reads as the answer it could not read
+            raise ResponseFormatError(
+                f"{self.provider}: {request.describe()}: the answer could not be classified "
+                f"({type(exc).__name__}: {redact(str(exc))})"
+            ) from None
+        return self._act(request, answer, outcome, generation, signed)
+
+    def _act(
+        self, request: RequestSpec, answer: Answer, outcome: Outcome, generation: int, signed: bool
+    ) -> Answer:
+        verdict = outcome.verdict
+        if verdict is Verdict.OK:
+            return answer
+        message = redact(outcome.message) if outcome.message else None
+        args = (self.provider, request.method, request.path, answer.status, message)
+        if verdict is Verdict.RATE_LIMITED:
             self._count("rate_limited")
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Retryable(error, status, retry_after)
-        if status in RETRY_STATUSES:
-            raise _Retryable(error, status)
-        raise error
+            raise _Retryable(APIError(*args), rate_limited=True, wait=outcome.wait)
+        if verdict is Verdict.RETRY:
+            raise _Retryable(APIError(*args))
+        if verdict is Verdict.SESSION_EXPIRED and signed and self._login is not None:
+            raise _SessionExpired(AuthError(*args), generation)
+        if verdict in (Verdict.SESSION_EXPIRED, Verdict.UNAUTHORIZED):
+            raise AuthError(*args)
+        raise APIError(*args)
 
-    def _exchange(self, request: RequestSpec) -> httpx.Response:
-        """One HTTP exchange of ``request``, its body read.
-
-        Through a proxy, the ``httpx.Client`` does it all. A direct connection gets the request
-        httpx's client would build (the client's URL and headers, its timeouts) handed straight
-        to the transport: on every request the client also runs its cookie jar both ways (two
-        ``urllib`` request adapters each time), an auth flow and redirect bookkeeping, none of
-        which fth uses — keys travel in headers, redirects are not followed, and neither API
-        sets cookies. That machinery cost a quarter of a millisecond of CPU per request, more
-        than the transport itself (``bench/bench_transport.py``).
-        """
-        if self._direct is None:
-            return self._http.request(
-                request.method,
-                request.path,
-                params=list(request.params),
-                headers=dict(request.headers),
-            )
-        headers = self._http.headers.copy()
-        headers.update(request.headers)
-        base = self._http.base_url  # joined to a path as the client joins them
-        outgoing = httpx.Request(
+    def _exchange(self, request: RequestSpec, base: str) -> Answer:
+        """One HTTP exchange through ``httpx.Client``: the answer read whole, within the
+        deadline and the size cap."""
+        deadline = time.monotonic() + self.deadline
+        content = None
+        headers = dict(request.headers)
+        if request.body is not None:
+            content = msgspec.json.encode(request.body)
+            headers.setdefault("Content-Type", "application/json")
+        with self._http.stream(
             request.method,
-            base.copy_with(raw_path=base.raw_path + request.path.lstrip("/").encode("ascii")),
+            base + request.path,
             params=list(request.params),
+            content=content,
             headers=headers,
-            extensions={"timeout": self._http.timeout.as_dict()},
+            extensions={"deadline": deadline},
+        ) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                self._too_large(request)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    self._too_large(request)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the request deadline passed", request=response.request)
+                chunks.append(chunk)
+        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return Answer(response.status_code, response.headers, content)
+
+    def _too_large(self, request: RequestSpec) -> None:
+        limit = self.max_response_bytes / 2**20
+        raise ResponseFormatError(
+            f"{self.provider}: {request.describe()} answered more than {limit:g} MiB "
+            "(max_response_mb); refusing to hold it in memory"
         )
-        started = time.monotonic()
-        response = self._direct.handle_request(outgoing)
-        response.request = outgoing
-        response.read()
-        response.elapsed = timedelta(seconds=time.monotonic() - started)
-        return response
 
     # -- endpoints and pages ---------------------------------------------------------------
     def fetch(
@@ -360,8 +450,15 @@ class TelemetryClient(Closing):
         :class:`ResponseFormatError`, like invalid JSON on the generic path.
         """
         request = endpoint.build_request(params, state, headers)
-        response = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
-        body = self.decode(request, response.content, decoder)
+        answer = self.send(request, rate_key=endpoint.key, rate=endpoint.rate_limit)
+        if decoder is None:
+            try:
+                body = answer.json()  # shared with the classifier, which may have decoded it
+            except msgspec.DecodeError as exc:
+                where = f"{self.provider}: {request.method} {request.path}"
+                raise ResponseFormatError(f"{where} returned invalid JSON ({exc})") from None
+        else:
+            body = self.decode(request, answer.content, decoder)
         return endpoint.parse_response(body, state, typed=typed)
 
     def decode(self, request: RequestSpec, content: bytes, decoder: BodyDecoder | None) -> Any:

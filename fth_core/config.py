@@ -33,6 +33,7 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -42,8 +43,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
-    TypeAdapter,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -61,6 +61,7 @@ __all__ = [
     "format_validation_error",
     "load_config",
     "parse_config",
+    "plain_message",
 ]
 
 # Fields never echoed in a problem line or a repr (a proxy URL may carry user:password).
@@ -123,15 +124,28 @@ class RateLimitConfig(_Strict):
 
 
 class ProviderConfig(_Strict):
-    """Settings of one provider (``providers.<name>``)."""
+    """Settings of one provider (``providers.<name>``).
+
+    Keys beside these are the provider's credentials (``api_key``; ``database``, ``username``,
+    ``password``), checked against the plugin's credential model when the provider is built
+    (:class:`~fth_core.provider.Provider`): config cannot know them before a plugin says.
+    They never show in a repr.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", frozen=True, hide_input_in_errors=True, allow_inf_nan=False
+    )
 
     enabled: bool = Field(default=True, description="false keeps the settings but skips it")
     base_url: str | None = Field(default=None, description="API root; default: the plugin's")
-    api_key: SecretStr | None = Field(
-        default=None, description="use ${ENV} references; omitted: <NAME>_API_KEY"
-    )
     request_timeout: tuple[float, float] = Field(
         default=(10.0, 30.0), description="seconds: [connect, read], or one number for both"
+    )
+    request_deadline: float = Field(
+        default=300.0, gt=0, le=3600, description="seconds a whole answer may take, at most"
+    )
+    max_response_mb: float = Field(
+        default=512.0, gt=0, le=16_384, description="largest answer accepted, decompressed"
     )
     max_retries: int = Field(
         default=3, ge=0, le=20, description="retries of timeouts, resets, 408 and 5xx"
@@ -158,20 +172,22 @@ class ProviderConfig(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="provider-specific settings, checked by its plugin"
     )
+    # The environment credentials fall back to (<NAME>_<FIELD>), as parse_config saw it.
+    _env: Mapping[str, str] | None = PrivateAttr(default=None)
 
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _key(cls, value: Any) -> Any:
-        # A key read from a secrets file or mount often ends with a newline. No key has
-        # whitespace at its ends, and no HTTP header can carry a control or non-ASCII
-        # character: httpx would fail every request with an error quoting the header value,
-        # key and all (and a non-ASCII key would crash the client). Trim, or refuse here.
-        if not isinstance(value, str):
-            return value
-        key = value.strip()
-        if not all(" " <= char <= "~" for char in key):
-            raise ValueError("has a control or non-ASCII character, which no HTTP header can carry")
-        return key
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """The keys of this section that are not settings: the provider's credentials."""
+        return dict(self.model_extra or {})
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self._env is None else self._env
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        extra = self.model_extra or {}
+        for name, value in super().__repr_args__():
+            yield (name, "***") if name in extra else (name, value)
 
     @field_validator("base_url")
     @classmethod
@@ -343,7 +359,7 @@ def _path(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
     return text or "(top level)"
 
 
-def _plain_message(error: Any) -> str:
+def plain_message(error: Any) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
@@ -355,9 +371,14 @@ def _plain_message(error: Any) -> str:
 
 
 def format_validation_error(
-    exc: ValidationError, prefix: tuple[str, ...] = (), model: type[BaseModel] | None = None
+    exc: ValidationError,
+    prefix: tuple[str, ...] = (),
+    model: type[BaseModel] | None = None,
+    *,
+    secret: bool = False,
 ) -> list[str]:
-    """One line per pydantic error: ``path: message (got value)``; secrets never echoed."""
+    """One line per pydantic error: ``path: message (got value)``; secrets never echoed
+    (``secret``: no value at all is, as for credentials)."""
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -369,11 +390,11 @@ def format_validation_error(
             hint = _suggest(key, model, loc[:-1])
             lines.append(f"{where}: unknown key{hint}")
             continue
-        message = _plain_message(error)
-        secret = any(str(p) in _SECRET_KEYS for p in loc)
+        message = plain_message(error)
+        hidden = secret or any(str(p) in _SECRET_KEYS for p in loc)
         value = error.get("input")
         if (
-            not secret
+            not hidden
             and error["type"] not in {"missing", *_SECTION_ERRORS}
             and not isinstance(value, dict | list)
             and not (isinstance(value, str) and value and value in message)  # said already
@@ -413,7 +434,6 @@ def _suggest(key: str, model: type[BaseModel] | None, parent: tuple[Any, ...]) -
 # -- loading -----------------------------------------------------------------------------
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_AS_BOOL = TypeAdapter(bool)
 
 
 class _Interpolation:
@@ -450,29 +470,6 @@ class _Interpolation:
         return _ENV_REF.sub(replace, value)
 
 
-def _keyless_providers(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(path, problem)`` for every enabled provider without an API key, judged on the raw
-    data so it is reported together with any other mistake in the file."""
-    providers = data.get("providers")
-    if not isinstance(providers, dict):
-        return []
-    found = []
-    for name, settings in providers.items():
-        if not isinstance(settings, dict):
-            continue
-        try:
-            enabled = _AS_BOOL.validate_python(settings.get("enabled", True))
-        except ValidationError:
-            continue  # the schema check reports the bad flag
-        key = settings.get("api_key")
-        if enabled and (key is None or (isinstance(key, str) and not key.strip())):
-            where = f"providers.{name}.api_key"
-            found.append(
-                (where, f"{where}: no API key (set it here or in {str(name).upper()}_API_KEY)")
-            )
-    return found
-
-
 def parse_config(
     data: Any, *, source: str | None = None, env: dict[str, str] | None = None
 ) -> FthConfig:
@@ -490,12 +487,12 @@ def parse_config(
         for name, settings in providers.items():
             if settings is None:
                 providers[name] = settings = {}
-            if isinstance(settings, dict) and not settings.get("api_key"):
-                fallback = env.get(f"{str(name).upper()}_API_KEY")
-                if fallback:
-                    settings["api_key"] = fallback
-            if isinstance(settings, dict) and isinstance(settings.get("api_key"), str):
-                secrets.add(settings["api_key"])
+            if isinstance(settings, dict):  # credentials are not echoed, whatever they are
+                secrets.update(
+                    value
+                    for key, value in settings.items()
+                    if key not in ProviderConfig.model_fields and isinstance(value, str)
+                )
     problems = list(interpolate.problems)
     config: FthConfig | None = None
     try:
@@ -507,11 +504,10 @@ def parse_config(
             for line in format_validation_error(exc, model=FthConfig)
             if line.split(": ", 1)[0] not in interpolate.unset_paths
         )
-    problems.extend(
-        line for where, line in _keyless_providers(data) if where not in interpolate.unset_paths
-    )
     if problems or config is None:
         raise ConfigError([_scrub(line, secrets) for line in problems], source)
+    for settings in config.providers.values():
+        settings._env = env
     return config
 
 

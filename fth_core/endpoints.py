@@ -1,8 +1,10 @@
 """Layer 1: self-describing endpoint definitions.
 
 An :class:`EndpointDefinition` says everything the client needs to call one API endpoint and
-read its answer: path, parameters (:class:`ParamSpec`, with how each is serialised), pagination
-style, where the items sit in the body and which pydantic model types them. Building a request
+read its answer: method, path, parameters (:class:`ParamSpec`, with how each is serialised and
+whether it goes in the path, the query or the JSON body), a body template (a JSON-RPC call's
+method and type), pagination style, where the items sit in the answer (a dotted path such as
+``result.data``) and which pydantic model types them. Building a request
 (:meth:`EndpointDefinition.build_request`) and reading a page
 (:meth:`EndpointDefinition.parse_response`) are pure functions of the definition, so every
 endpoint of every plugin is checked by the same code without a server.
@@ -10,9 +12,10 @@ endpoint of every plugin is checked by the same code without a server.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,7 +25,14 @@ import msgspec
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fth_core.errors import ParameterError, ResponseFormatError
-from fth_core.pagination import MISSING, Pagination, PaginationState, lookup, lookup_each
+from fth_core.pagination import (
+    MISSING,
+    Pagination,
+    PaginationState,
+    RequestDraft,
+    dig,
+    lookup_each,
+)
 
 __all__ = [
     "EndpointDefinition",
@@ -81,14 +91,15 @@ class ParamSpec:
     """One request parameter: its Python name, the API's name, where it goes, how it is written.
 
     ``name`` is snake_case (what Python callers and ``fth fetch -p`` use); ``api_name`` is what
-    the provider expects on the wire (defaults to ``name``). ``example`` is a valid value the
-    conformance kit uses to build a request when the parameter is required.
+    the provider expects on the wire (defaults to ``name``; for a ``body`` parameter, a dotted
+    path into the JSON body such as ``params.search.fromDate``). ``example`` is a valid value
+    the conformance kit uses to build a request when the parameter is required.
     """
 
     name: str
     kind: ParamKind = ParamKind.STR
     api_name: str | None = None
-    location: str = "query"  # "query" or "path"
+    location: str = "query"  # "query", "path" or "body"
     required: bool = False
     default: Any = None
     description: str = ""
@@ -118,6 +129,17 @@ class ParamSpec:
                     f"parameter {self.name}: {bad[0]!r} is not one of {', '.join(self.choices)}"
                 )
         return text
+
+    def json_value(self, wire: str | list[str]) -> Any:
+        """The JSON form of a serialised value, for the body: integers and booleans as JSON
+        numbers and booleans, lists as arrays, the rest as text."""
+        if self.kind is ParamKind.INT or self.kind is ParamKind.EPOCH_MS:
+            return int(str(wire))
+        if self.kind is ParamKind.BOOL:
+            return wire == "true"
+        if self.kind is ParamKind.LIST:
+            return wire if isinstance(wire, list) else wire.split(",")
+        return wire
 
     def _serialize(self, value: Any) -> str | list[str]:
         kind = self.kind
@@ -162,12 +184,20 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """A fully built request, relative to the provider's base URL. Pure data: no secrets."""
+    """A fully built request, relative to the provider's base URL.
+
+    ``params`` is the query, ``body`` a JSON value sent as the request body (``None``: no
+    body), ``scope`` the quota scope it is charged to (``None``: the provider's quota only).
+    As built from an endpoint it holds no secrets; :mod:`fth_core.auth` signs a copy just
+    before sending, and ``repr`` never shows the body or headers.
+    """
 
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    body: Any = field(default=None, repr=False)
+    scope: str | None = None
 
     def describe(self) -> str:
         """``GET /path?a=1`` — for logs and error messages."""
@@ -175,6 +205,19 @@ class RequestSpec:
             return f"{self.method} {self.path}"
         query = "&".join(f"{k}={v}" for k, v in self.params)
         return f"{self.method} {self.path}?{query}"
+
+    def with_headers(self, headers: Mapping[str, str]) -> RequestSpec:
+        """A copy with ``headers`` set (replacing those of the same name, in any case)."""
+        merged = {k.lower(): (k, v) for k, v in self.headers}
+        merged.update({k.lower(): (k, v) for k, v in headers.items()})
+        return replace(self, headers=tuple(merged.values()))
+
+    def with_body_value(self, path: str, value: Any) -> RequestSpec:
+        """A copy whose JSON body holds ``value`` at dotted ``path`` (the body is copied: a
+        built request may be sent again)."""
+        draft = RequestDraft(body=copy.deepcopy(self.body) if self.body is not None else None)
+        draft.put(f"body.{path}", value)
+        return replace(self, body=draft.body)
 
 
 @dataclass(frozen=True)
@@ -197,9 +240,13 @@ _PATH_SPLIT = re.compile(r"({\w+})")
 class EndpointDefinition:
     """Everything needed to call one endpoint and read its pages.
 
-    ``items_key`` names the list in the body (``None``: the body is the list); ``item_wrapper``
-    unwraps Motive-style ``[{"vehicle": {...}}]`` records. A ``null`` list reads as empty.
-    ``rate_limit`` (requests/s) is an endpoint-specific tier enforced inside the provider quota.
+    ``items_key`` is the dotted path of the list in the answer (``"vehicles"``,
+    ``"result.data"``; ``None``: the answer is the list); ``item_wrapper`` unwraps
+    Motive-style ``[{"vehicle": {...}}]`` records. A ``null`` list reads as empty. ``body`` is
+    the JSON body every request starts from (a JSON-RPC call's method and type), ``body``
+    parameters and pagination fill it in. ``rate_limit`` (requests/s) is an endpoint-specific
+    tier enforced inside the provider quota; ``scope`` names the quota scope of the
+    provider's (:attr:`~fth_core.spec.ProviderSpec.scopes`) its requests are charged to.
     """
 
     provider: str
@@ -214,6 +261,8 @@ class EndpointDefinition:
     item_model: type[BaseModel] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     rate_limit: float | None = None
+    body: Mapping[str, Any] | None = None
+    scope: str | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -270,17 +319,19 @@ class EndpointDefinition:
                 elif spec.required:
                     raise ParameterError(f"{self.key} needs parameter {spec.name!r}")
         path = self.path
-        query: dict[str, Any] = {}
+        draft = RequestDraft(body=copy.deepcopy(dict(self.body)) if self.body is not None else None)
         for spec, value in resolved.values():
             wire = spec.serialize(value)
             if spec.location == "path":
                 path = path.replace("{" + spec.wire_name + "}", quote(str(wire), safe=""))
+            elif spec.location == "body":
+                draft.put(f"body.{spec.wire_name}", spec.json_value(wire))
             else:
-                query[spec.wire_name] = wire
+                draft.query[spec.wire_name] = wire
         if self.pagination is not None:
-            self.pagination.apply(state or PaginationState(), query)
+            self.pagination.apply(state or PaginationState(), draft)
         pairs: list[tuple[str, str]] = []
-        for key, value in query.items():
+        for key, value in draft.query.items():
             if isinstance(value, list):
                 pairs.extend((key, v) for v in value)
             else:
@@ -288,7 +339,9 @@ class EndpointDefinition:
         # Per-request headers (e.g. Motive's per-vehicle X-Metric-Units) replace static ones.
         merged = {k.lower(): (k, v) for k, v in self.headers.items()}
         merged.update({k.lower(): (k, v) for k, v in (headers or {}).items()})
-        return RequestSpec(self.method, path, tuple(pairs), tuple(merged.values()))
+        return RequestSpec(
+            self.method, path, tuple(pairs), tuple(merged.values()), draft.body, self.scope
+        )
 
     def extract_items(self, body: Any) -> list[Any]:
         """The raw items of a decoded page (unwrapped, ``null`` as empty): dicts, or whatever a
@@ -297,7 +350,7 @@ class EndpointDefinition:
         if self.items_key is None:
             raw = body
         else:
-            raw = lookup(body, self.items_key)
+            raw = dig(body, self.items_key)
             if raw is MISSING:
                 raise ResponseFormatError(f"{self.key}: response has no {self.items_key!r} list")
         if raw is None:
@@ -333,7 +386,7 @@ class EndpointDefinition:
                 raise ResponseFormatError(f"{self.key}: item {where}: {first['msg']}") from None
         next_state = None
         if self.pagination is not None:
-            next_state = self.pagination.advance(body, state or PaginationState(), len(raw))
+            next_state = self.pagination.advance(body, state or PaginationState(), raw)
         return ParsedResponse(items=items, next_state=next_state, body=body)
 
     def describe(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "APIError",
+    "AuthError",
     "ConfigError",
     "EndpointNotFoundError",
     "FthError",
@@ -79,9 +80,10 @@ class NoPluginAnsweredError(FthError):
 
 
 class APIError(FthError):
-    """The provider answered with an error status that retrying will not fix (or retries ran out).
+    """The provider answered with an error that retrying will not fix (or retries ran out).
 
-    ``status`` is the HTTP status, ``detail`` the provider's own message when it sent one.
+    ``status`` is the HTTP status (200 for an error a JSON-RPC API sends inside a success),
+    ``detail`` the provider's own message when it sent one.
     """
 
     def __init__(
@@ -92,9 +94,21 @@ class APIError(FthError):
         self.path = path
         self.status = status
         self.detail = detail
-        hint = {401: " (check the API key)", 403: " (the key lacks permission)"}.get(status, "")
         text = f": {detail}" if detail else ""
-        super().__init__(f"{provider}: {method} {path} returned HTTP {status}{text}{hint}")
+        what = f"returned HTTP {status}" if status >= 300 else "failed"
+        super().__init__(f"{provider}: {method} {path} {what}{text}{self._hint()}")
+
+    def _hint(self) -> str:
+        return {401: " (check the API key)", 403: " (the key lacks permission)"}.get(
+            self.status, ""
+        )
+
+
+class AuthError(APIError):
+    """The provider refused the credentials (or a session it had just made)."""
+
+    def _hint(self) -> str:
+        return super()._hint() or " (check the credentials)"
 
 
 class TransportError(FthError):

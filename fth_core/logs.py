@@ -9,6 +9,7 @@ somehow embeds a key cannot leak it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from io import TextIOWrapper
 from pathlib import Path
@@ -16,21 +17,26 @@ from pathlib import Path
 __all__ = ["RedactingFilter", "configure_logging", "get_logger", "redact", "register_secret"]
 
 _secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
 
 def register_secret(value: str) -> None:
     """Never show ``value`` in logs or error texts that pass through :func:`redact`."""
-    if len(value) >= 4:  # shorter strings would redact ordinary words
+    global _pattern
+    if len(value) >= 4 and value not in _secrets:  # shorter strings would redact words
         with _lock:
             _secrets.add(value)
+            # Longest first, so a secret that contains another is hidden whole.
+            ordered = sorted(_secrets, key=len, reverse=True)
+            _pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with every registered secret replaced by ``***``, in any letter case (a
+    server that echoes a password upper-cased must not leak it either)."""
+    pattern = _pattern
+    return text if pattern is None else pattern.sub("***", text)
 
 
 class RedactingFilter(logging.Filter):

@@ -1,4 +1,4 @@
-"""Page walks: where a walk stands (:class:`PaginationState`) and the two styles providers use.
+"""Page walks: where a walk stands (:class:`PaginationState`) and the styles providers use.
 
 * :class:`OffsetPagination` — ``page_no`` / ``per_page`` requests, and a ``pagination`` block in
   the body echoing ``page_no``, ``per_page`` and ``total`` (Motive). The walk uses the page size
@@ -7,16 +7,21 @@
 * :class:`CursorPagination` — ``limit`` on every request, ``after=<endCursor>`` from the second
   page on, until ``hasNextPage`` is false (Samsara). Empty pages with ``hasNextPage: true`` are
   walked through; a cursor seen twice is an error rather than an endless loop.
+* :class:`SeekPagination` — sort by a key and ask for the records after the last one seen,
+  in the query or the JSON body (Geotab's ``Get`` with ``sort.offset``); a short page ends it.
+* :class:`TokenPagination` — a token read from the answer goes into the next request (a feed's
+  ``toVersion`` → ``fromVersion``); a short page ends it.
 
-A style never performs I/O: it adds its parameters to a query and reads the next state from a
-decoded body, so it is tested without a server and shared by every endpoint that pages alike.
-The body may be plain JSON (dicts) or typed (a ``msgspec.Struct`` decoded by a caller's
-decoder): :func:`lookup` reads a wire key from either.
+A style never performs I/O: it writes its parameters into a :class:`RequestDraft` (query or
+body) and reads the next state from a decoded body and its items, so it is tested without a
+server and shared by every endpoint that pages alike. The body may be plain JSON (dicts) or
+typed (a ``msgspec.Struct`` decoded by a caller's decoder): :func:`lookup` reads a wire key
+from either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any, Final, Protocol
@@ -31,7 +36,11 @@ __all__ = [
     "OffsetPagination",
     "Pagination",
     "PaginationState",
+    "RequestDraft",
+    "SeekPagination",
     "SweepPagination",
+    "TokenPagination",
+    "dig",
     "lookup",
     "lookup_each",
 ]
@@ -89,12 +98,51 @@ def lookup_each(values: list[Any], key: str) -> list[Any]:
     return [lookup(value, key) for value in values]
 
 
+def dig(value: Any, path: str) -> Any:
+    """The value at dotted ``path`` (``"result.data"``) of a decoded body; :data:`MISSING`
+    when any step is absent."""
+    for key in path.split("."):
+        value = lookup(value, key)
+        if value is MISSING:
+            return MISSING
+    return value
+
+
+@dataclass
+class RequestDraft:
+    """The parts of a request a pagination style may write: the query and the JSON body.
+
+    :meth:`put` takes a target ``"query.<name>"`` or ``"body.<dotted.path>"``.
+    """
+
+    query: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+    def put(self, target: str, value: Any) -> None:
+        where, _, path = target.partition(".")
+        if where == "query" and path:
+            self.query[path] = value
+            return
+        if where != "body" or not path:
+            raise ValueError(f"{target!r}: a target is query.<name> or body.<path>")
+        node = self.body if self.body is not None else {}
+        self.body = node
+        *parents, last = path.split(".")
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[last] = value
+
+
 @dataclass(frozen=True)
 class PaginationState:
     """Where a page walk stands: the next page to request, and what has been seen so far.
 
-    ``page_no`` and ``page_size`` serve offset walks, ``cursor`` and ``seen_cursors`` cursor
-    walks; ``pages_fetched`` guards every walk against running away.
+    ``page_no`` and ``page_size`` serve offset walks; ``cursor`` and ``seen_cursors`` the
+    walks that carry a token from one answer to the next request (cursors, seek keys, feed
+    versions); ``pages_fetched`` guards every walk against running away.
     """
 
     page_no: int = 1
@@ -108,11 +156,14 @@ class PaginationState:
 class Pagination(Protocol):
     """What the client needs from a pagination style."""
 
-    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
-        """Add this page's paging parameters to ``query`` (in place)."""
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        """Write this page's paging parameters into ``request`` (in place)."""
 
-    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
-        """Read the next state from a decoded page body; ``None`` when the walk is complete."""
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
+        """Read the next state from a decoded page body and its raw ``items``; ``None`` when
+        the walk is complete."""
 
 
 def _dig(body: Any, path: tuple[str, ...], what: str) -> Any:
@@ -139,19 +190,27 @@ class OffsetPagination:
     size_param: str = "per_page"
     block: str = "pagination"
 
-    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
-        query[self.page_param] = state.page_no
-        query[self.size_param] = state.page_size or self.page_size
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        request.query[self.page_param] = state.page_no
+        request.query[self.size_param] = state.page_size or self.page_size
 
-    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
         block = _dig(body, (self.block,), "offset pagination block")
         per_page = _as_int(_dig(block, (self.size_param,), "page size"), self.size_param)
         page_no = _as_int(_dig(block, (self.page_param,), "page number"), self.page_param)
         total = _as_int(_dig(block, ("total",), "record count"), "total")
         if per_page <= 0:
             raise ResponseFormatError(f"pagination.{self.size_param} is {per_page}")
+        # A server that answers another page than the one asked for (one that ignores the
+        # page number and echoes the same page) would be walked for ever.
+        if page_no != state.page_no:
+            raise PaginationError(
+                f"asked for page {state.page_no}, the answer says page {page_no}; stopping the walk"
+            )
         # An empty page means we are past the end even if `total` grew meanwhile.
-        if n_items == 0 or page_no * per_page >= total:
+        if not items or page_no * per_page >= total:
             return None
         return replace(
             state,
@@ -172,13 +231,15 @@ class CursorPagination:
     cursor_key: str = "endCursor"
     has_next_key: str = "hasNextPage"
 
-    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
         if self.limit is not None:
-            query.setdefault(self.limit_param, self.limit)
+            request.query.setdefault(self.limit_param, self.limit)
         if state.cursor is not None:
-            query[self.cursor_param] = state.cursor
+            request.query[self.cursor_param] = state.cursor
 
-    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
         block = _dig(body, (self.block,), "cursor pagination block")
         has_next = _dig(block, (self.has_next_key,), "has-next flag")
         if not isinstance(has_next, bool):
@@ -214,13 +275,81 @@ class SweepPagination:
     values: tuple[str, ...]
     inner: Pagination = field(default_factory=CursorPagination)
 
-    def apply(self, state: PaginationState, query: dict[str, Any]) -> None:
-        query[self.param] = self.values[state.sweep]
-        self.inner.apply(state, query)
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        request.query[self.param] = self.values[state.sweep]
+        self.inner.apply(state, request)
 
-    def advance(self, body: Any, state: PaginationState, n_items: int) -> PaginationState | None:
-        following = self.inner.advance(body, state, n_items)
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
+        following = self.inner.advance(body, state, items)
         if following is not None or state.sweep + 1 >= len(self.values):
             return following
         # The next listing starts its own walk from the first page.
         return PaginationState(sweep=state.sweep + 1, pages_fetched=state.pages_fetched + 1)
+
+
+def _next_token(state: PaginationState, token: Any, what: str) -> PaginationState:
+    if not isinstance(token, str | int) or isinstance(token, bool) or token == "":
+        raise PaginationError(f"a full page without a usable {what} ({token!r})")
+    text = str(token)
+    if text in state.seen_cursors:
+        raise PaginationError(f"{what} repeated after {state.pages_fetched + 1} pages; stopping")
+    return replace(
+        state,
+        cursor=text,
+        seen_cursors=state.seen_cursors | {text},
+        pages_fetched=state.pages_fetched + 1,
+    )
+
+
+@dataclass(frozen=True)
+class SeekPagination:
+    """Records sorted by ``key``; each page asks for those after the last one seen.
+
+    ``limit`` goes to ``limit_at`` and the last item's ``key`` to ``after_at`` (targets as in
+    :meth:`RequestDraft.put`). A page shorter than ``limit`` is the last — so ``limit`` must
+    not exceed what the server returns at most, or a silently capped page would end the walk
+    early. A key seen twice is an error.
+    """
+
+    limit: int
+    limit_at: str
+    after_at: str
+    key: str = "id"
+
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        request.put(self.limit_at, self.limit)
+        if state.cursor is not None:
+            request.put(self.after_at, state.cursor)
+
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
+        if len(items) < self.limit:
+            return None
+        return _next_token(state, lookup(items[-1], self.key), f"sort key {self.key!r}")
+
+
+@dataclass(frozen=True)
+class TokenPagination:
+    """A token read at dotted ``token_from`` of each answer goes to ``token_at`` of the next
+    request (a feed's ``toVersion`` → ``fromVersion``); ``limit`` goes to ``limit_at``. A
+    page shorter than ``limit`` is the last (the feed has caught up)."""
+
+    limit: int
+    limit_at: str
+    token_from: str
+    token_at: str
+
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        request.put(self.limit_at, self.limit)
+        if state.cursor is not None:
+            request.put(self.token_at, state.cursor)
+
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
+        if len(items) < self.limit:
+            return None
+        return _next_token(state, dig(body, self.token_from), self.token_from)

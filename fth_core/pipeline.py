@@ -20,6 +20,7 @@ Memory is bounded by one window of one provider at a time per worker, never by h
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -105,6 +106,9 @@ class ProviderRun:
     last_timestamp: datetime | None = None
     partitions: set[str] = field(default_factory=set)
     vehicle_ids: set[str] = field(default_factory=set, repr=False)
+    # The plugin's committed state, and the run space its windows share (Window.run).
+    plugin_state: dict[str, Any] = field(default_factory=dict, repr=False)
+    space: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -315,6 +319,7 @@ class TelemetryPipeline:
         notify: ProgressCallback,
     ) -> ProviderRun:
         run = ProviderRun(provider.name)
+        run.plugin_state = self.store.provider_state(provider.name)
         run.start = self._start_for(provider, explicit_start, end)
         run.end = end
         plan = windows(run.start, end, self.config.pipeline.batch_increment_days)
@@ -368,7 +373,9 @@ class TelemetryPipeline:
         run: ProviderRun,
     ) -> list[str]:
         """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
-        batches = list(fetch_telemetry(provider, start, end, run.end))
+        # The plugin updates a copy: a window that fails leaves the committed state as it was.
+        state = copy.deepcopy(run.plugin_state)
+        batches = list(fetch_telemetry(provider, start, end, run.end, run=run.space, state=state))
         failures = [f"{f.subject}: {f.error}" for batch in batches for f in batch.failures]
         valid, bad = stored_and_quarantined(batches)
         result: MergeResult = self.store.merge(valid)
@@ -378,7 +385,8 @@ class TelemetryPipeline:
         crash_point("window.quarantined")
         if not failures:
             with self._state_lock:
-                self.store.set_watermark(provider.name, end)
+                self.store.set_watermark(provider.name, end, state)
+            run.plugin_state = state
         run.rows_fetched += valid.num_rows + bad.num_rows
         run.record(valid, result)
         return failures

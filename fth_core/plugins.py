@@ -7,12 +7,13 @@ working and ``fth plugins`` shows what went wrong.
 
 ``FTH_LOAD_PLUGINS`` restricts loading to a comma-separated list of entry-point or distribution
 names (``fth-samsara``, ``fth_samsara`` and ``FTH-Samsara`` are one); set to the empty string it
-loads none.
+loads none. The installed plugins are loaded once per process (:func:`installed_plugins`);
+``FTH_TRACE_HOOKS=1`` then logs every hook call, its arguments and result, at debug level.
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ import pluggy
 from fth_core import hookspecs
 from fth_core.logs import get_logger
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "load_plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "installed_plugins", "load_plugins"]
 
 ENTRY_POINT_GROUP = "fth"
 log = get_logger("fth.plugins")
@@ -102,7 +103,6 @@ class Plugins:
             key=key,
         )
         try:
-            _refuse_generator_dispatch(plugin)
             self.manager.register(plugin, name=key)
             self.manager.check_pending()
         except Exception as exc:  # any plugin bug must stay that plugin's problem
@@ -136,26 +136,12 @@ class Plugins:
             self.manager.unregister(name=plugin_name)
 
 
-_DISPATCHED = ("fth_fetch_telemetry", "fth_flatten_telemetry")
-
-
-def _refuse_generator_dispatch(plugin: object) -> None:
-    """A dispatched (firstresult) hook written as a generator function never returns ``None``:
-    calling it returns a generator even for other providers, so it would claim them all and
-    yield nothing. Such a plugin is refused with the reason."""
-    for name in _DISPATCHED:
-        function = getattr(plugin, name, None)
-        if function is not None and inspect.isgeneratorfunction(function):
-            raise pluggy.PluginValidationError(
-                plugin,
-                f"{name} is a generator function: return None for other providers and "
-                "a generator (e.g. from a helper) for your own",
-            )
-
-
 def _new_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager("fth")
     manager.add_hookspecs(hookspecs)
+    if os.environ.get("FTH_TRACE_HOOKS", "") not in ("", "0"):
+        manager.trace.root.setwriter(lambda text: log.debug("%s", text.rstrip()))
+        manager.enable_tracing()
     return manager
 
 
@@ -204,3 +190,9 @@ def load_plugins(
             continue
         plugins.register(module, ep.name, distribution=dist_name, version=version)
     return plugins
+
+
+@functools.cache
+def installed_plugins() -> Plugins:
+    """Every installed plugin, loaded on first use and shared by the whole process."""
+    return load_plugins()

@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from fth_core.auth import Credentials, secret_values
 from fth_core.client import ClientStats, TelemetryClient
 from fth_core.closing import Closing
-from fth_core.config import FthConfig, ProviderConfig, format_validation_error
+from fth_core.config import FthConfig, ProviderConfig, format_validation_error, plain_message
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
-from fth_core.hookspecs import ProviderSpec, Quota
 from fth_core.logs import register_secret
 from fth_core.ratelimit import RateGovernor
 from fth_core.registry import EndpointRegistry
+from fth_core.spec import ProviderSpec, Quota
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,9 +48,10 @@ class Provider(Closing):
     ) -> None:
         self.spec = spec
         self.config = config
-        if config.api_key is not None:
-            # Redact the bare key too: the client only registers the auth header's value.
-            register_secret(config.api_key.get_secret_value())
+        self.credentials = _credentials(spec, config)
+        if self.credentials is not None:
+            for secret in secret_values(self.credentials):
+                register_secret(secret)
         self.registry = registry if registry is not None else EndpointRegistry({spec.name: spec})
         self.settings = _settings(spec, config)
         quota = spec.quota
@@ -70,14 +72,22 @@ class Provider(Closing):
     ) -> Provider:
         """Build provider ``name`` (an installed plugin's) from its config section."""
         registry = registry if registry is not None else _default_registry()
+        spec = registry.spec(name)
         if not isinstance(provider_config, ProviderConfig):
             try:
                 provider_config = ProviderConfig.model_validate(provider_config)
             except ValidationError as exc:
+                # Keys that are neither settings nor credentials are mistakes too: say so now.
+                known = {*ProviderConfig.model_fields, *spec.credentials.model_fields}
+                unknown = [
+                    f"providers.{spec.name}.{key}: unknown key{_hint(str(key), known)}"
+                    for key in provider_config
+                    if key not in known
+                ]
                 raise ConfigError(
-                    format_validation_error(exc, ("providers", name), ProviderConfig)
+                    format_validation_error(exc, ("providers", name), ProviderConfig) + unknown
                 ) from None
-        return cls(registry.spec(name), provider_config, registry)
+        return cls(spec, provider_config, registry)
 
     def __repr__(self) -> str:
         return f"Provider(name={self.name!r}, base_url={self.base_url!r})"
@@ -90,11 +100,6 @@ class Provider(Closing):
     def base_url(self) -> str:
         return self.config.base_url or self.spec.default_base_url
 
-    @property
-    def hook(self) -> Any:
-        """The plugin hooks (fetch, flatten), for dispatching telemetry work."""
-        return self.registry.plugins.hook
-
     def endpoint(self, name: str) -> EndpointDefinition:
         return self.registry.get(self.name, name)
 
@@ -102,12 +107,17 @@ class Provider(Closing):
         """The provider's one pooled client, created on first use."""
         with self._lock:
             if self._client is None:
-                key = self.config.api_key.get_secret_value() if self.config.api_key else ""
+                spec = self.spec
                 self._client = TelemetryClient(
                     self.name,
                     self.base_url,
-                    auth_headers=self.spec.auth.headers(key) if key else {},
+                    auth=spec.auth if self.credentials is not None else None,
+                    credentials=self.credentials,
+                    classify=spec.classify,
                     timeout=self.config.request_timeout,
+                    deadline=self.config.request_deadline,
+                    max_response_bytes=int(self.config.max_response_mb * 2**20),
+                    follow_redirects=spec.follow_redirects,
                     max_retries=self.config.max_retries,
                     retry_backoff_factor=self.config.retry_backoff_factor,
                     verify_ssl=self.config.verify_ssl,
@@ -117,6 +127,7 @@ class Provider(Closing):
                         self.quota.requests_per_second,
                         self.quota.burst,
                         self.quota.max_concurrency,
+                        {n: (q.requests_per_second, q.burst) for n, q in spec.scopes.items()},
                     ),
                     max_pages=self.config.max_pages,
                     user_agent=f"fth ({self.name})",
@@ -153,6 +164,42 @@ class Provider(Closing):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _credentials(spec: ProviderSpec, config: ProviderConfig) -> Credentials | None:
+    """The provider's credentials from its config section, each missing field read from
+    ``<NAME>_<FIELD>`` in the environment. A disabled provider may lack them (``None``)."""
+    model = spec.credentials
+    values = config.credentials
+    env_names = {f: f"{spec.name.upper()}_{f.upper()}" for f in model.model_fields}
+    for field, env_name in env_names.items():
+        if values.get(field) in (None, ""):
+            values.pop(field, None)
+            if config.env.get(env_name):
+                values[field] = config.env[env_name]
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        if not config.enabled:
+            return None
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = f"providers.{spec.name}.{field}"
+            if error["type"] == "missing":
+                what = "API key" if field == "api_key" else field.replace("_", " ")
+                problems.append(f"{where}: no {what} (set it here or in {env_names[field]})")
+            elif error["type"] == "extra_forbidden":
+                known = {*ProviderConfig.model_fields, *model.model_fields}
+                problems.append(f"{where}: unknown key{_hint(field, known)}")
+            else:  # the value is a secret: the message never quotes it
+                problems.append(f"{where}: {plain_message(error)}")
+        raise ConfigError(list(dict.fromkeys(problems))) from None
+
+
+def _hint(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _settings(spec: ProviderSpec, config: ProviderConfig) -> BaseModel | None:

@@ -5,8 +5,11 @@
 * a token bucket (implemented as GCRA: each request reserves the next slot on a shared
   timeline, so N threads together never exceed ``rate`` after the initial ``burst``);
 * per-endpoint buckets for endpoint-specific tiers (Samsara: vehicles 25/s inside 150/s);
-* a pause: a 429 anywhere stops *every* thread of the provider until the wait is over, since
-  the quota it signals is shared, not per thread;
+* named scopes, each a bucket of its own inside the provider's (Geotab budgets each method
+  and entity type apart);
+* a pause: a rate-limited answer stops every thread of the provider until the wait is over,
+  since the quota it signals is shared, not per thread — or, for a request charged to a
+  scope, every request of that scope;
 
 plus a semaphore bounding requests in flight.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 __all__ = ["RateGovernor", "TokenBucket"]
@@ -49,19 +52,36 @@ class TokenBucket:
 class RateGovernor:
     """The shared request budget of one provider (see module doc)."""
 
-    def __init__(self, requests_per_second: float, burst: int = 1, max_concurrency: int = 4):
+    def __init__(
+        self,
+        requests_per_second: float,
+        burst: int = 1,
+        max_concurrency: int = 4,
+        scopes: Mapping[str, tuple[float, int]] | None = None,
+    ):
         self.bucket = TokenBucket(requests_per_second, burst)
         self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._endpoint_buckets: dict[str, TokenBucket] = {}
+        self.scopes = {name: TokenBucket(*rate) for name, rate in (scopes or {}).items()}
         self._lock = threading.Lock()
         self._paused_until = 0.0
+        self._scope_paused_until: dict[str, float] = {}
         self.wait_seconds = 0.0  # time spent waiting for tokens or pauses, summed over threads
 
-    def pause(self, seconds: float) -> None:
-        """Stop all requests for ``seconds`` from now (extends, never shortens, a pause)."""
+    def pause(self, seconds: float, scope: str | None = None) -> None:
+        """Stop the requests of ``scope`` (a declared one), else all requests, for
+        ``seconds`` from now (extends, never shortens, a pause)."""
+        until = time.monotonic() + seconds
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            if scope in self.scopes:
+                self._scope_paused_until[scope] = max(self._scope_paused_until.get(scope, 0), until)
+            else:
+                self._paused_until = max(self._paused_until, until)
+
+    def _resume_at(self, scope: str | None) -> float:
+        scoped = self._scope_paused_until.get(scope, 0.0) if scope is not None else 0.0
+        return max(self._paused_until, scoped)
 
     @property
     def paused_for(self) -> float:
@@ -83,17 +103,25 @@ class RateGovernor:
 
     @contextmanager
     def slot(
-        self, endpoint_key: str | None = None, endpoint_rate: float | None = None
+        self,
+        endpoint_key: str | None = None,
+        endpoint_rate: float | None = None,
+        scope: str | None = None,
     ) -> Iterator[None]:
-        """Hold one in-flight slot for the duration of a request, after waiting for the rate."""
+        """Hold one in-flight slot for the duration of a request, after waiting for the rate
+        (the provider's, the endpoint's tier and the request's scope)."""
+        scoped = self.scopes.get(scope) if scope is not None else None
         with self._slots:
             while True:
-                go = self.bucket.reserve(self._paused_until)
+                go = self.bucket.reserve(self._resume_at(scope))
                 if endpoint_key is not None and endpoint_rate is not None:
                     go = max(go, self._endpoint_bucket(endpoint_key, endpoint_rate).reserve(go))
+                if scoped is not None:
+                    go = max(go, scoped.reserve(go))
                 self._sleep_until(go)
-                # A 429 seen by another thread while we slept: wait it out, then re-reserve.
-                if self.paused_for <= 0:
+                # A pause that began while we slept: wait it out, then re-reserve.
+                resume = self._resume_at(scope)
+                if resume <= time.monotonic():
                     break
-                self._sleep_until(self._paused_until)
+                self._sleep_until(resume)
             yield

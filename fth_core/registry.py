@@ -1,8 +1,9 @@
 """Layer 3: the endpoint registry, filled from whatever provider plugins are installed.
 
 Lookups are case-insensitive. The registry also owns each provider's :class:`ProviderSpec`
-and which distribution registered it, so a duplicate provider name is reported with both
-distributions instead of one silently shadowing the other.
+and which plugin registered it: a duplicate provider name is reported with both distributions
+instead of one silently shadowing the other, and the fetch and flatten hooks are dispatched to
+the owning plugin alone (:meth:`EndpointRegistry.hook_for`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pluggy
+
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import EndpointNotFoundError, PluginConflictError, ProviderNotFoundError
-from fth_core.hookspecs import ProviderSpec
-from fth_core.plugins import Plugins, load_plugins
+from fth_core.plugins import Plugins, installed_plugins
+from fth_core.spec import ProviderSpec
 
 __all__ = ["EndpointRegistry"]
 
@@ -26,17 +29,31 @@ class EndpointRegistry:
         specs: Mapping[str, ProviderSpec] | None = None,
         owners: Mapping[str, str] | None = None,
         plugins: Plugins | None = None,
+        plugin_keys: Mapping[str, str] | None = None,
     ) -> None:
         self._specs = {name.lower(): spec for name, spec in (specs or {}).items()}
         self.owners = {name.lower(): owner for name, owner in (owners or {}).items()}
         self.plugins = plugins if plugins is not None else Plugins()
+        # provider → the name its plugin is registered under with pluggy (by default found
+        # from the owning distribution)
+        if plugin_keys is None:
+            plugin_keys = {
+                provider: info.key
+                for provider, owner in self.owners.items()
+                for info in self.plugins.infos
+                if info.loaded and (info.distribution or info.name) == owner
+            }
+        self._plugin_keys = {k.lower(): v for k, v in plugin_keys.items()}
+        self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
 
     @classmethod
     def from_plugins(cls, plugins: Plugins | None = None) -> EndpointRegistry:
-        """Ask every loaded plugin for its providers (``fth_register_providers``)."""
-        plugins = plugins if plugins is not None else load_plugins()
+        """Ask every loaded plugin (by default the process's :func:`installed_plugins`) for
+        its providers (``fth_register_providers``)."""
+        plugins = plugins if plugins is not None else installed_plugins()
         specs: dict[str, ProviderSpec] = {}
         owners: dict[str, str] = {}
+        keys: dict[str, str] = {}
         for impl in plugins.hook.fth_register_providers.get_hookimpls():
             owner = plugins.distribution_of(impl.plugin_name)
             try:
@@ -56,7 +73,24 @@ class EndpointRegistry:
                     )
                 specs[key] = spec
                 owners[key] = owner
-        return cls(specs, owners, plugins)
+                keys[key] = impl.plugin_name
+        return cls(specs, owners, plugins, keys)
+
+    def hook_for(self, provider: str, hook: str) -> pluggy.HookCaller | None:
+        """Hook ``hook`` as called for ``provider``: its own plugin's implementation, plus
+        those of plugins that register no provider (wrappers); ``None`` when no plugin of
+        this registry registered ``provider`` (a spec given by hand)."""
+        key = self._plugin_keys.get(provider.lower())
+        if key is None:
+            return None
+        caller = self._callers.get((key, hook))
+        if caller is None:
+            manager = self.plugins.manager
+            others = {k for k in self._plugin_keys.values() if k != key}
+            remove = [p for k in others if (p := manager.get_plugin(k)) is not None]
+            caller = manager.subset_hook_caller(hook, remove)
+            self._callers[(key, hook)] = caller
+        return caller
 
     def list_providers(self) -> list[str]:
         return sorted(self._specs)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["RunProgress", "console", "human_bytes", "print_summary", "table"]
 
 # rich is imported where something is drawn, not with this module: a quiet or --json run (cron)
-# draws nothing, and rich's import is 20 ms of CPU on every command.
+# draws nothing, so it should not pay for importing rich.
 
 
 def console(stderr: bool = False) -> Console:

@@ -22,8 +22,8 @@ from fth_core.config import (
     RateLimitConfig,
     StorageConfig,
 )
-from fth_core.hookspecs import ProviderSpec
 from fth_core.registry import EndpointRegistry
+from fth_core.spec import ProviderSpec
 
 __all__ = ["render_config"]
 
@@ -78,7 +78,6 @@ def _provider_lines(spec: ProviderSpec) -> list[str]:
         options = _model_lines(spec.settings, 3) or {}
     overrides = {
         "base_url": spec.default_base_url,
-        "api_key": f"${{{spec.name.upper()}_API_KEY}}",
         "rate_limit": RateLimitConfig(
             requests_per_second=spec.quota.requests_per_second, burst=spec.quota.burst
         ),
@@ -88,7 +87,18 @@ def _provider_lines(spec: ProviderSpec) -> list[str]:
     header = f"  {spec.name}:"
     if spec.description:
         header = f"{header.ljust(_COMMENT_COLUMN)}# {spec.description}"
-    return [header, *_model_lines(ProviderConfig, 2, overrides)]
+    # The plugin's credentials, each from an environment variable: never a value in the file.
+    credentials = [
+        _line(
+            2,
+            name,
+            _yaml_scalar(f"${{{spec.name.upper()}_{name.upper()}}}"),
+            field.description or "",
+        )
+        for name, field in spec.credentials.model_fields.items()
+    ]
+    settings = _model_lines(ProviderConfig, 2, overrides)
+    return [header, *settings[:2], *credentials, *settings[2:]]
 
 
 def render_config(registry: EndpointRegistry, providers: Sequence[str] | None = None) -> str:
@@ -96,8 +106,8 @@ def render_config(registry: EndpointRegistry, providers: Sequence[str] | None = 
     names = list(providers) if providers else registry.list_providers()
     lines = [
         "# fth configuration — every option with its default; delete what you do not change.",
-        "# API keys: ${NAME} is replaced by the environment variable NAME, and a provider",
-        "# without api_key falls back to <PROVIDER>_API_KEY (e.g. MOTIVE_API_KEY).",
+        "# Credentials: ${NAME} is replaced by the environment variable NAME, and a provider",
+        "# without one falls back to <PROVIDER>_<FIELD> (e.g. MOTIVE_API_KEY).",
         "",
         "providers:" if names else "providers: {}",
     ]

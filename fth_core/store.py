@@ -35,14 +35,6 @@ Quarantined rows are merged too (on :data:`QUARANTINE_KEY`, since they may lack 
 key), so a window fetched again (after a crash, or inside the lookback) does not quarantine
 them twice. :mod:`fth_core.crashpoints` marks each step
 for the tests that kill a run there.
-
-Datasets written before per-provider files hold one :data:`LEGACY_FILE` per date (and per
-quarantine date) with every provider's rows. Taking the lock (:meth:`DatasetStore.locked`)
-splits each into its providers' files and then removes it, and a merge does so for its dates
-first, should it run without the lock. A provider file's rows were written after the legacy
-file's, so where both hold a key the provider file's row is kept. The split is idempotent and
-each of its writes atomic: a crash midway leaves the legacy file beside some provider files,
-and until the next run's split finishes the job, readers see both (a key may read twice).
 """
 
 from __future__ import annotations
@@ -52,7 +44,6 @@ import json
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,6 +59,7 @@ import pyarrow.parquet as pq
 
 from fth_core.crashpoints import crash_point
 from fth_core.errors import FthError
+from fth_core.logs import redact
 from fth_core.schema import (
     DEDUP_KEY,
     QUARANTINE_SCHEMA,
@@ -81,9 +73,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetLockedError", "DatasetStore", "MergeResult"]
 
-# The one file per date, every provider's rows, of datasets written before per-provider files.
-# No provider can be named so (a hyphen is not in a plain name).
-LEGACY_FILE = "part-0.parquet"
 _PLAIN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _INT64_SPAN = 2**63  # how many values int64 holds from 0
 # Quarantined rows may lack a vehicle id or a time: what identifies them is the telemetry key
@@ -282,22 +271,17 @@ def _provider_file(directory: Path, provider: str) -> Path:
 
 def _data_files(directory: Path) -> list[Path]:
     """The Parquet files readers see in a date directory, in name order, which is provider
-    order: the providers' files and a legacy file not yet split. ``.``- and ``_``-prefixed
-    names (temporary files) are not data."""
+    order. ``.``- and ``_``-prefixed names (temporary files) are not data."""
     return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def _merge_file(
-    path: Path, incoming: pa.Table, files: _Files, *, older: bool = False
-) -> tuple[int, int]:
+def _merge_file(path: Path, incoming: pa.Table, files: _Files) -> tuple[int, int]:
     """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``files.keys``,
     sorted) and replace it atomically; returns the row counts before and after. Where both hold
-    a key the incoming row is kept, unless ``older`` says it predates the file's (a legacy
-    file being split)."""
+    a key the incoming row is kept."""
     schema = files.schema
     existing = pq.read_table(path, schema=schema) if path.exists() else schema.empty_table()
-    ordered = [incoming, existing] if older else [existing, incoming]
-    merged = latest_sorted(concat_telemetry(ordered, schema), files.keys)
+    merged = latest_sorted(concat_telemetry([existing, incoming], schema), files.keys)
     options = _parquet_options(schema)
     _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, **options), files.kind)
     return existing.num_rows, merged.num_rows
@@ -308,11 +292,10 @@ def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
 
     * text (and dictionaries): dictionary-encoded, Parquet's default — few distinct values;
     * floats: BYTE_STREAM_SPLIT, not the default dictionary — positions, speeds and odometers
-      hardly repeat, so hashing them into a dictionary only to outgrow it and fall back to
-      plain pages cost half of a file's encoding; split by byte, they also compress better;
+      hardly repeat, so hashing them into a dictionary would only outgrow it and fall back to
+      plain pages; split by byte, they also compress better;
     * timestamps: DELTA_BINARY_PACKED — ascending within each vehicle, small deltas.
 
-    Measured on a day of scenario B (150k rows): encoding -45% CPU, reading -45%, files -38%.
     All are standard Parquet encodings that pyarrow, pandas, DuckDB and polars read.
     """
     encodings = {}
@@ -334,9 +317,6 @@ class DatasetStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.state_path = self.root / "_state" / "state.json"
-        # Merges of different providers may run at once in threads, and each first splits its
-        # dates' legacy files: one split at a time, so no file is split twice concurrently.
-        self._splitting = threading.Lock()
 
     # -- locking ---------------------------------------------------------------------------
     @contextmanager
@@ -362,7 +342,6 @@ class DatasetStore:
         for orphan in self.root.rglob(".*.tmp"):
             orphan.unlink(missing_ok=True)
         try:
-            self._split_every_legacy_file()
             yield self
         finally:
             handle.seek(0)
@@ -431,29 +410,8 @@ class DatasetStore:
     def _merge_into(
         self, directory: Path, provider: str, rows: pa.Table, files: _Files
     ) -> tuple[int, int]:
-        """Merge one provider's rows of one date into its file in the date's ``directory``,
-        once the date's legacy file, if any, is split (so it cannot shadow the merge)."""
-        self._split_legacy(directory, files)
+        """Merge one provider's rows of one date into its file in the date's ``directory``."""
         return _merge_file(_provider_file(directory, provider), rows, files)
-
-    def _split_every_legacy_file(self) -> None:
-        """Split every date's and quarantine date's :data:`LEGACY_FILE`: a dataset written
-        before per-provider files is converted in place by its first run."""
-        for parent, files in ((self.root, _TELEMETRY), (self.root / "_quarantine", _QUARANTINE)):
-            for directory in sorted(parent.glob("date=*")):
-                self._split_legacy(directory, files)
-
-    def _split_legacy(self, directory: Path, files: _Files) -> None:
-        """Split the :data:`LEGACY_FILE` of a date ``directory``, if it has one, into its
-        providers' files, keeping their rows where both hold a key, then remove it."""
-        legacy = directory / LEGACY_FILE
-        with self._splitting:
-            if not legacy.exists():
-                return
-            for provider, rows in _by_provider(pq.read_table(legacy, schema=files.schema)):
-                _merge_file(_provider_file(directory, provider), rows, files, older=True)
-            legacy.unlink()
-            _fsync_dir(directory)
 
     def dataset(self) -> ds.Dataset:
         import pyarrow.dataset as ds  # on use: it loads pandas, which a run does not need
@@ -502,7 +460,8 @@ class DatasetStore:
         return state
 
     def save_state(self, state: dict[str, Any]) -> None:
-        text = json.dumps(state, indent=2, sort_keys=True, default=str)
+        # Redacted: whatever a plugin or an error text put there, no secret is ever stored.
+        text = redact(json.dumps(state, indent=2, sort_keys=True, default=str))
         _atomic_write(
             self.state_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "state"
         )
@@ -513,10 +472,26 @@ class DatasetStore:
             return None
         return datetime.fromisoformat(entry["watermark"])
 
-    def set_watermark(self, provider: str, moment: datetime) -> None:
+    def provider_state(self, provider: str) -> dict[str, Any]:
+        """The plugin's own persisted state for ``provider`` (see :class:`~fth_core.spec.Window`),
+        as the last committed window left it; empty when there is none."""
+        entry = self.load_state().get("providers", {}).get(provider) or {}
+        plugin_state = entry.get("state")
+        return plugin_state if isinstance(plugin_state, dict) else {}
+
+    def set_watermark(
+        self, provider: str, moment: datetime, plugin_state: dict[str, Any] | None = None
+    ) -> None:
+        """Commit ``provider``'s watermark, with its plugin state (kept as it was when
+        ``None``). Called after the window's data is stored: data first, state last."""
         state = self.load_state()
-        state.setdefault("providers", {})[provider] = {
+        providers = state.setdefault("providers", {})
+        kept = (providers.get(provider) or {}).get("state")
+        entry: dict[str, Any] = {
             "watermark": moment.astimezone(UTC).isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
         }
+        if plugin_state is not None or kept:
+            entry["state"] = plugin_state if plugin_state is not None else kept
+        providers[provider] = entry
         self.save_state(state)

@@ -88,15 +88,8 @@ def fth_command(*args: str) -> list[str]:
 
 
 def fth(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return run_command(fth_command(*args), cwd=cwd, timeout=timeout)
-
-
-def run_command(
-    command: list[str], *, cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """``command`` as the fth command runs (:func:`cli_env`), its output captured."""
     return subprocess.run(
-        command,
+        fth_command(*args),
         env=cli_env(),
         cwd=cwd,
         capture_output=True,

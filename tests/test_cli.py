@@ -75,6 +75,35 @@ def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
     assert profile.stat().st_size > 0
 
 
+@pytest.mark.parametrize(
+    ("given", "pool"),
+    [({}, "system"), ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "mimalloc")],
+    ids=["default", "the user's own setting"],
+)
+def test_the_command_has_arrow_allocate_from_the_system_allocator(
+    given: dict[str, str], pool: str, tmp_path: Path
+) -> None:
+    script = (
+        "import atexit, sys\n"
+        "import pyarrow as pa\n"
+        "from fth_core.cli import console_main\n"
+        "atexit.register(lambda: sys.stderr.write(pa.default_memory_pool().backend_name))\n"
+        "sys.argv = ['fth', '--version']\n"
+        "console_main()\n"
+    )
+    env = {k: v for k, v in cli_env().items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, **given},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == pool
+
+
 def test_json_output_loads_neither_rich_nor_the_simulators(tmp_path: Path) -> None:
     # What a cron job runs should not pay for drawing tables or serving simulators.
     result = _console(

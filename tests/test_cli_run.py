@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,6 @@ from loopback_support import (
     make_sims,
     of_provider,
     one_line,
-    run_command,
     tree_snapshot,
     write_config,
 )
@@ -106,22 +104,6 @@ def test_run_json_prints_the_summary_with_per_provider_figures(sims: Sims) -> No
     assert (motive["rate_limited"], motive["retries"]) == (1, 1)
     assert (samsara["rate_limited"], samsara["retries"]) == (0, 1)
     assert motive["wait_seconds"] >= 0.1, "the Retry-After pause is waiting time"
-
-
-def test_a_run_never_loads_pandas(sims: Sims) -> None:
-    # Loading it costs a run more CPU than a day of a small fleet (see fth_core/startup.py).
-    script = (
-        "import atexit, sys\n"
-        "from fth_core.cli import console_main\n"
-        "atexit.register(lambda: sys.stderr.write(f'pandas: {\"pandas\" in sys.modules}'))\n"
-        "sys.argv[0] = 'fth'\n"
-        "console_main()\n"
-    )
-    args = ("run", "--config", str(sims.config()), "--end", "2026-03-03", "--json")
-    result = run_command([sys.executable, "-c", script, *args], cwd=sims.tmp)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "pandas: False"
-    assert json.loads(result.stdout)["rows_written"] == sims.stored().num_rows > 0
 
 
 def test_run_quiet_prints_nothing_on_success(sims: Sims) -> None:

@@ -3,11 +3,13 @@ broken connections, secrets, TLS settings and proxies."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import logging
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -15,6 +17,8 @@ from pathlib import Path
 import certifi
 import pytest
 
+from fth_core.auth import ApiKeyCredentials, Auth, BearerAuth, HeaderAuth
+from fth_core.classify import Answer, Outcome, Verdict
 from fth_core.client import (
     MAX_RETRY_AFTER_SECONDS,
     TelemetryClient,
@@ -22,7 +26,8 @@ from fth_core.client import (
     parse_retry_after,
 )
 from fth_core.endpoints import EndpointDefinition, RequestSpec
-from fth_core.errors import APIError, TransportError
+from fth_core.errors import APIError, PaginationError, ResponseFormatError, TransportError
+from fth_core.pagination import OffsetPagination
 from fth_core.sim.server import Fault, LoggedRequest, SimServer
 from fth_core.sim.wire import SimRequest, SimResponse
 
@@ -186,6 +191,7 @@ def test_retryable_status_is_retried_then_succeeds(
         "retries": 1,
         "rate_limited": 0,
         "errors": 0,
+        "logins": 0,
         "wait_seconds": 0.0,
     }
 
@@ -307,17 +313,16 @@ def _key_echoing(request: SimRequest) -> SimResponse:
 
 
 @pytest.mark.parametrize(
-    "auth",
-    [{"X-Api-Key": API_KEY}, {"Authorization": f"Bearer {API_KEY}"}],
-    ids=["header", "bearer"],
+    "strategy", [HeaderAuth("X-Api-Key"), BearerAuth()], ids=["header", "bearer"]
 )
 def test_api_key_never_appears_in_logs_errors_or_repr(
-    serve: Serve, connect: Connect, caplog: pytest.LogCaptureFixture, auth: dict[str, str]
+    serve: Serve, connect: Connect, caplog: pytest.LogCaptureFixture, strategy: Auth
 ) -> None:
+    auth = {"auth": strategy, "credentials": ApiKeyCredentials(api_key=API_KEY)}
     caplog.set_level(logging.DEBUG)
     server = serve(_key_echoing)
     server.inject(503, "reset", "truncate")
-    client = connect(server, auth_headers=auth, max_retries=3)
+    client = connect(server, **auth, max_retries=3)
     client.fetch(ITEMS)
     errors: list[str] = []
     with pytest.raises(APIError) as caught:
@@ -325,7 +330,7 @@ def test_api_key_never_appears_in_logs_errors_or_repr(
     errors.append(str(caught.value))
     server.inject(*[503] * 2)
     with pytest.raises(APIError) as caught:
-        connect(server, auth_headers=auth, max_retries=1).fetch(ITEMS)
+        connect(server, **auth, max_retries=1).fetch(ITEMS)
     errors.append(str(caught.value))
 
     # The key really went out, and the client really logged at debug level ...
@@ -417,3 +422,194 @@ def test_a_proxy_from_the_environment_is_used(
     monkeypatch.delenv("no_proxy", raising=False)
     assert connect(target).fetch(ITEMS).items[0]["via"] == "proxy"
     assert target.requests() == []
+
+
+# -- limits an unattended run needs, against hostile servers --------------------------------
+class _RawServer:
+    """A loopback server that answers every connection with ``answer(socket)``: for the
+    misbehaviours SimServer's HTTP framing cannot produce."""
+
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._answer = answer
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                self._answer(conn)
+            except OSError:
+                pass  # the client gave up: what these tests want
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[[Callable[[socket.socket], None]], _RawServer]]:
+    servers: list[_RawServer] = []
+
+    def make(answer: Callable[[socket.socket], None]) -> _RawServer:
+        servers.append(_RawServer(answer))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def _trickle(head: bytes, body: bytes) -> Callable[[socket.socket], None]:
+    def answer(conn: socket.socket) -> None:
+        for byte in head + body:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    return answer
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_server_trickling_bytes_is_cut_at_the_request_deadline(
+    raw: Callable[..., _RawServer], connect: Connect, where: str
+) -> None:
+    body = b'{"data": []}' * 50
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    # Each byte comes well within the read timeout: only the deadline can stop it.
+    server = raw(_trickle(head, body) if where == "head" else _body_trickle(head, body))
+    client = connect(server.url, timeout=(2.0, 2.0), deadline=1.0, max_retries=1)
+    with pytest.raises(TransportError, match="within the request deadline of 1 s"):
+        client.fetch(ITEMS)
+    assert client.stats.requests == 2  # retried once, cut again
+
+
+def _body_trickle(head: bytes, body: bytes) -> Callable[[socket.socket], None]:
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(head)
+        for byte in body:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    return answer
+
+
+def test_an_answer_over_the_size_cap_is_a_clear_error_not_a_memory_error(
+    serve: Serve, connect: Connect
+) -> None:
+    big = {"data": [{"id": str(i), "pad": "x" * 100} for i in range(2_000)]}
+    server = serve(lambda request: SimResponse.json(200, big))
+    client = connect(server, max_response_bytes=64 * 1024)
+    with pytest.raises(ResponseFormatError, match=r"answered more than 0.0625 MiB"):
+        client.fetch(ITEMS)
+    assert client.stats.requests == 1  # not retried: it would be as large again
+
+
+def test_a_chunked_answer_over_the_size_cap_is_cut_while_it_arrives(
+    raw: Callable[..., _RawServer], connect: Connect
+) -> None:
+    def endless(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 65536
+        while True:  # no length announced, and no end: until the client hangs up
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    client = connect(raw(endless).url, max_response_bytes=100_000)
+    with pytest.raises(ResponseFormatError, match="answered more than"):
+        client.fetch(ITEMS)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_success_and_names_where_it_pointed(
+    serve: Serve, connect: Connect, status: int
+) -> None:
+    def moved(request: SimRequest) -> SimResponse:
+        return SimResponse.json(status, {}, {"Location": "https://elsewhere.example/items"})
+
+    server = serve(moved)
+    with pytest.raises(APIError) as caught:
+        connect(server).fetch(ITEMS)
+    assert str(caught.value) == (
+        f"sim: GET /items returned HTTP {status}: redirected to https://elsewhere.example/items"
+    )
+    assert len(server.requests()) == 1
+
+
+def test_a_body_that_does_not_decompress_is_a_clear_error_naming_the_request(
+    serve: Serve, connect: Connect
+) -> None:
+    def broken_gzip(request: SimRequest) -> SimResponse:
+        return SimResponse(200, b"\x1f\x8b\x08\x00not gzip at all", {"Content-Encoding": "gzip"})
+
+    with pytest.raises(ResponseFormatError) as caught:
+        connect(serve(broken_gzip)).fetch(ITEMS)
+    assert str(caught.value).startswith("sim: GET /items sent a body that does not decompress")
+
+
+def test_a_gzip_body_is_decompressed(serve: Serve, connect: Connect) -> None:
+    def zipped(request: SimRequest) -> SimResponse:
+        body = gzip.compress(b'{"data": [{"id": "1"}]}')
+        return SimResponse(200, body, {"Content-Encoding": "gzip"})
+
+    assert connect(serve(zipped)).fetch(ITEMS).items == [{"id": "1"}]
+
+
+def test_an_offset_walk_whose_server_echoes_the_same_page_is_stopped(
+    serve: Serve, connect: Connect
+) -> None:
+    def stuck(request: SimRequest) -> SimResponse:  # ignores page_no
+        page = {"page_no": 1, "per_page": 2, "total": 100}
+        return SimResponse.json(200, {"data": [{"id": "1"}, {"id": "2"}], "pagination": page})
+
+    endpoint = EndpointDefinition(
+        "sim", "paged", "/paged", items_key="data", pagination=OffsetPagination(page_size=2)
+    )
+    server = serve(stuck)
+    with pytest.raises(PaginationError, match="asked for page 2, the answer says page 1"):
+        connect(server).fetch_all(endpoint)
+    assert len(server.requests()) == 2
+
+
+def test_an_error_inside_a_200_follows_the_providers_classifier(
+    serve: Serve, connect: Connect
+) -> None:
+    # A JSON-RPC-style API: errors arrive in HTTP 200. Its classifier says what they mean.
+    answers = iter(
+        [
+            {"error": {"name": "Busy"}},
+            {"error": {"name": "OverLimit"}},
+            {"result": [{"id": "1"}]},
+            {"error": {"name": "NoSuchThing", "message": "typeName Foo is unknown"}},
+        ]
+    )
+
+    def rpc(request: SimRequest) -> SimResponse:
+        return SimResponse.json(200, next(answers))
+
+    def classify(answer: Answer) -> Outcome:
+        error = answer.json().get("error")
+        if error is None:
+            return Outcome(Verdict.OK)
+        name = error["name"]
+        if name == "Busy":
+            return Outcome(Verdict.RETRY, message=name)
+        if name == "OverLimit":
+            return Outcome(Verdict.RATE_LIMITED, wait=0.05, message=name)
+        return Outcome(Verdict.FATAL, message=f"{name}: {error['message']}")
+
+    endpoint = EndpointDefinition("sim", "rpc", "/rpc", method="POST", items_key="result")
+    client = connect(serve(rpc), classify=classify)
+    assert client.fetch(endpoint).items == [{"id": "1"}]
+    assert (client.stats.retries, client.stats.rate_limited) == (2, 1)
+    with pytest.raises(APIError) as caught:
+        client.fetch(endpoint)
+    assert str(caught.value) == "sim: POST /rpc failed: NoSuchThing: typeName Foo is unknown"

@@ -19,10 +19,37 @@ from fake_plugins import run_fth
 from loopback_support import closed_port_url, one_line, tree_snapshot
 from pydantic import ValidationError
 
+from fth_core.auth import ApiKeyCredentials, HeaderAuth
 from fth_core.config import FthConfig, ProviderConfig, load_config, parse_config
 from fth_core.errors import ConfigError
+from fth_core.provider import Provider
+from fth_core.spec import ProviderSpec, Quota
 
 SECRET = "sk-live-SECRET-1234567890"
+FAKEFLEET = ProviderSpec(
+    name="fakefleet",
+    endpoints=(),
+    default_base_url="https://api.fakefleet.example",
+    auth=HeaderAuth("X-Api-Key"),
+    quota=Quota(1),
+)
+
+
+def _api_key(section: dict[str, Any] | None, env: dict[str, str]) -> str:
+    """The API key the fakefleet provider gets from a config section and an environment."""
+    config = parse_config({"providers": {"fakefleet": section}}, env=env)
+    with Provider(FAKEFLEET, config.providers["fakefleet"]) as provider:
+        assert isinstance(provider.credentials, ApiKeyCredentials)
+        return provider.credentials.api_key.get_secret_value()
+
+
+def _credential_problems(section: dict[str, Any], env: dict[str, str] | None = None) -> ConfigError:
+    config = parse_config({"providers": {"fakefleet": section}}, env=env or {})
+    with pytest.raises(ConfigError) as caught:
+        Provider(FAKEFLEET, config.providers["fakefleet"])
+    return caught.value
+
+
 KEY = "k-live-0123456789abcdef"  # every table config's key: no line may show it
 # Replaced by a loopback URL nothing listens on, so a config the loader wrongly accepted fails
 # at once (exit 1) instead of reaching out.
@@ -472,12 +499,12 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(config, env={})
     problems = caught.value.problems
+    # The missing api_key is the plugin's to judge (its credential model), once the file loads.
     assert [p.split(": ", 1)[0] for p in problems] == [
         "pipeline.lookback_days",
         "providers.fakefleet.max_retries",
         "logging.level",
         "provider",
-        "providers.fakefleet.api_key",
     ]
     # The unset variable is reported once, not again as "not a valid integer".
     assert (
@@ -487,7 +514,7 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
     result = run_fth("config", "check", "--offline", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert f"error: {config}: 5 problems: " in result.stderr
+    assert f"error: {config}: 4 problems: " in result.stderr
 
 
 def test_config_check_on_a_valid_config_exits_0_and_says_ok(tmp_path: Path) -> None:
@@ -527,8 +554,7 @@ def test_env_references_are_interpolated_with_and_without_defaults() -> None:
         env=env,
     )
     fleet = config.providers["fakefleet"]
-    assert fleet.api_key is not None
-    assert fleet.api_key.get_secret_value() == "k-from-env-1"
+    assert fleet.credentials == {"api_key": "k-from-env-1"}
     assert fleet.base_url == "https://api.fake.example/v2"
     assert fleet.max_retries == 7
     assert fleet.proxy is None  # ${VAR:-} means "not set", not an invalid empty URL
@@ -538,40 +564,30 @@ def test_env_references_are_interpolated_with_and_without_defaults() -> None:
 def test_a_missing_api_key_falls_back_to_the_provider_env_variable() -> None:
     env = {"FAKEFLEET_API_KEY": "k-fallback-1"}
     for section in ({}, None, {"api_key": ""}):
-        config = parse_config({"providers": {"fakefleet": section}}, env=env)
-        key = config.providers["fakefleet"].api_key
-        assert key is not None
-        assert key.get_secret_value() == "k-fallback-1"
+        assert _api_key(section, env) == "k-fallback-1"
 
 
 def test_an_explicit_api_key_wins_over_the_env_fallback() -> None:
-    config = parse_config(
-        {"providers": {"fakefleet": {"api_key": "k-explicit"}}},
-        env={"FAKEFLEET_API_KEY": "k-fallback-1"},
+    assert _api_key({"api_key": "k-explicit"}, {"FAKEFLEET_API_KEY": "k-fallback-1"}) == (
+        "k-explicit"
     )
-    key = config.providers["fakefleet"].api_key
-    assert key is not None
-    assert key.get_secret_value() == "k-explicit"
 
 
 @pytest.mark.parametrize("padded", ["k-0123456789\n", " k-0123456789", "\tk-0123456789\r\n"])
 def test_whitespace_around_an_api_key_is_trimmed(padded: str) -> None:
     # A key read from a secrets file or mount often keeps the file's newline.
     for section, env in (({"api_key": padded}, {}), ({}, {"FAKEFLEET_API_KEY": padded})):
-        key = parse_config({"providers": {"fakefleet": section}}, env=env).providers["fakefleet"]
-        assert key.api_key is not None
-        assert key.api_key.get_secret_value() == "k-0123456789"
+        assert _api_key(section, env) == "k-0123456789"
 
 
 @pytest.mark.parametrize("key", ["k-01234\n56789", "k-01234\x0056789", "k-0123456789\u00e9"])
 def test_an_api_key_no_http_header_can_carry_is_refused_without_showing_it(key: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        parse_config({"providers": {"fakefleet": {"api_key": key}}}, env={})
-    assert caught.value.problems == [
+    problems = _credential_problems({"api_key": key})
+    assert problems.problems == [
         "providers.fakefleet.api_key: has a control or non-ASCII character,"
         " which no HTTP header can carry"
     ]
-    assert key not in repr(caught.value)
+    assert key not in repr(problems)
 
 
 def test_an_unset_key_reference_is_reported_once() -> None:
@@ -639,10 +655,10 @@ def test_yaml_types_and_merge_keys_load(tmp_path: Path) -> None:
 def test_the_api_key_is_masked_in_config_str_and_repr() -> None:
     config = parse_config({"providers": {"fakefleet": {"api_key": SECRET}}}, env={})
     fleet = config.providers["fakefleet"]
-    for text in (str(config), repr(config), str(fleet), repr(fleet), str(fleet.model_dump())):
+    provider = Provider(FAKEFLEET, fleet)
+    for text in (str(config), repr(config), str(fleet), repr(fleet), repr(provider)):
         assert SECRET not in text
-    assert fleet.api_key is not None
-    assert fleet.api_key.get_secret_value() == SECRET
+    assert _api_key({"api_key": SECRET}, {}) == SECRET
 
 
 @pytest.mark.parametrize(
@@ -657,9 +673,14 @@ def test_the_api_key_is_masked_in_config_str_and_repr() -> None:
     ids=["list", "mapping", "number", "other-errors", "misspelled-key"],
 )
 def test_config_errors_never_show_the_api_key(section: dict[str, object]) -> None:
-    with pytest.raises(ConfigError) as caught:
-        parse_config({"providers": {"fakefleet": section}}, env={})
-    text = str(caught.value) + repr(caught.value) + " ".join(caught.value.problems)
+    try:  # the file's mistakes first, then the credentials the plugin asks for
+        config = parse_config({"providers": {"fakefleet": section}}, env={})
+        Provider(FAKEFLEET, config.providers["fakefleet"])
+    except ConfigError as exc:
+        caught = exc
+    else:
+        raise AssertionError("no ConfigError")
+    text = str(caught) + repr(caught) + " ".join(caught.problems)
     assert SECRET not in text
     assert "12345678901234567890" not in text
     assert "providers.fakefleet." in text
@@ -676,5 +697,5 @@ def test_a_secret_from_the_environment_is_not_echoed_wherever_it_lands() -> None
 
 def test_pydantic_errors_of_the_models_themselves_hide_the_key() -> None:
     with pytest.raises(ValidationError) as caught:
-        ProviderConfig.model_validate({"api_key": [SECRET]})
+        ProviderConfig.model_validate({"max_retries": SECRET})
     assert SECRET not in str(caught.value)

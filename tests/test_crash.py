@@ -10,10 +10,6 @@ each bad row exactly once and leave no temporary file behind.
 
 Motive's answers put the first location of every vehicle-day off the map (latitude 123), so
 every Motive window quarantines rows: the quarantine's own steps are crash points too.
-
-A dataset of the legacy layout (one ``part-0.parquet`` per date) is split into per-provider files
-when a run takes its lock; a run killed midway through that split loses no row, and the next run
-finishes the split and converges too.
 """
 
 from __future__ import annotations
@@ -33,14 +29,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import pytest
 from loopback_support import DAY0, Sims, cli_env, fth_command, make_sims, of_provider
 
 from fth_core.crashpoints import ENV_VAR, POINTS, parse_target
 from fth_core.errors import ConfigError
 from fth_core.pipeline import TelemetryPipeline
-from fth_core.schema import concat_telemetry
 from fth_core.store import QUARANTINE_SCHEMA, DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
@@ -234,43 +228,6 @@ def test_a_run_killed_at_a_random_moment_leaves_a_readable_dataset_and_the_rerun
     sims.motive_server.latency_ms = sims.samsara_server.latency_ms = 0
     assert_readable_and_claims_only_stored_rows(sims)
     assert_a_rerun_converges(sims)
-
-
-def to_legacy_layout(dataset: Path) -> None:
-    """Rewrite ``dataset`` as fth wrote it before per-provider files: each date's and quarantine
-    date's files as one ``part-0.parquet``, in (provider, vehicle, time) order."""
-    for directory in [*dataset.glob("date=*"), *dataset.glob("_quarantine/date=*")]:
-        files = sorted(directory.glob("*.parquet"))
-        pq.write_table(
-            concat_telemetry([pq.read_table(f) for f in files]), directory / "part-0.parquet"
-        )
-        for file in files:
-            file.unlink()
-
-
-# Where a run splitting the legacy dataset of a whole run is killed. The split goes date by
-# date (each provider's file, then the legacy file removed), the data's dates first: the second
-# data write leaves the first date's legacy file beside both providers' files.
-SPLIT_KILLS = ["partition.replaced:2", "quarantine.written:1"]
-
-
-@pytest.mark.parametrize("crash_at", SPLIT_KILLS)
-def test_a_run_killed_while_splitting_a_legacy_dataset_loses_nothing_and_the_rerun_converges(
-    crash_at: str, sims: Sims
-) -> None:
-    assert TelemetryPipeline(sims.config()).run(end=END).status == "ok"
-    to_legacy_layout(sims.dataset)
-    run = start_run(sims, **{ENV_VAR: crash_at})
-    _, errors = run.communicate(timeout=60)
-    assert run.returncode == -signal.SIGKILL, f"{crash_at} never reached: {errors}"
-    assert list(sims.dataset.rglob("part-0.parquet")), "killed before the split was done"
-    # Every file reads whole and every row is there; until the next run completes the split,
-    # a key may read twice (once from the legacy file, once from its provider's).
-    seen = ds.dataset(sims.dataset, format="parquet", partitioning="hive").to_table()
-    truth, _ = ground_truth(sims)
-    assert set(keys(seen)) == set(keys(truth))
-    assert_a_rerun_converges(sims)
-    assert not list(sims.dataset.rglob("part-0.parquet"))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel
 
+from fth_core.auth import HeaderAuth
 from fth_core.endpoints import (
     EndpointDefinition,
     ParamKind,
@@ -16,9 +17,9 @@ from fth_core.endpoints import (
     parse_utc,
 )
 from fth_core.errors import ParameterError, ResponseFormatError
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.pagination import CursorPagination, OffsetPagination, PaginationState
 from fth_core.registry import EndpointRegistry
+from fth_core.spec import ProviderSpec, Quota
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -348,7 +349,7 @@ def test_registry_find_by_path_returns_the_endpoint_or_none() -> None:
         name="acme",
         endpoints=[LOCATIONS, VEHICLES],
         default_base_url="https://api.acme.test",
-        auth=AuthSpec("X-Api-Key"),
+        auth=HeaderAuth("X-Api-Key"),
         quota=Quota(10),
     )
     registry = EndpointRegistry({"acme": spec})

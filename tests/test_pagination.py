@@ -20,7 +20,10 @@ from fth_core.pagination import (
     CursorPagination,
     OffsetPagination,
     PaginationState,
+    RequestDraft,
+    SeekPagination,
     SweepPagination,
+    TokenPagination,
     lookup,
 )
 from fth_core.sim.server import SimServer
@@ -31,31 +34,34 @@ Connect = Callable[..., TelemetryClient]
 
 
 # -- offset style, no I/O -------------------------------------------------------------------
+ITEM: list[Any] = [{"id": 1}]  # a page's items, as many as a test needs
+
+
 def _offset_body(page_no: int, per_page: int, total: int) -> dict[str, Any]:
     return {"pagination": {"page_no": page_no, "per_page": per_page, "total": total}}
 
 
 def test_offset_apply_asks_for_the_state_page_and_size() -> None:
     style = OffsetPagination(page_size=100)
-    query: dict[str, Any] = {}
-    style.apply(PaginationState(), query)
-    assert query == {"page_no": 1, "per_page": 100}
-    style.apply(PaginationState(page_no=4, page_size=25), query)
-    assert query == {"page_no": 4, "per_page": 25}
+    draft = RequestDraft()
+    style.apply(PaginationState(), draft)
+    assert draft.query == {"page_no": 1, "per_page": 100}
+    style.apply(PaginationState(page_no=4, page_size=25), draft)
+    assert draft == RequestDraft({"page_no": 4, "per_page": 25})
 
 
 def test_offset_advance_uses_the_page_size_the_server_echoes() -> None:
     style = OffsetPagination(page_size=100)
-    state = style.advance(_offset_body(1, 50, 120), PaginationState(), n_items=50)
+    state = style.advance(_offset_body(1, 50, 120), PaginationState(), ITEM * 50)
     assert state == PaginationState(page_no=2, page_size=50, pages_fetched=1)
 
 
 def test_offset_advance_stops_at_the_total_or_on_an_empty_page() -> None:
     style = OffsetPagination()
-    assert style.advance(_offset_body(3, 50, 120), PaginationState(page_no=3), 20) is None
-    assert style.advance(_offset_body(2, 50, 100), PaginationState(page_no=2), 50) is None
+    assert style.advance(_offset_body(3, 50, 120), PaginationState(page_no=3), ITEM * 20) is None
+    assert style.advance(_offset_body(2, 50, 100), PaginationState(page_no=2), ITEM * 50) is None
     # total claims more, but the page is empty: we are past the end.
-    assert style.advance(_offset_body(5, 50, 1000), PaginationState(page_no=5), 0) is None
+    assert style.advance(_offset_body(5, 50, 1000), PaginationState(page_no=5), []) is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +76,70 @@ def test_offset_advance_stops_at_the_total_or_on_an_empty_page() -> None:
 )
 def test_offset_advance_rejects_a_malformed_block(body: dict[str, Any], message: str) -> None:
     with pytest.raises(ResponseFormatError, match=message):
-        OffsetPagination().advance(body, PaginationState(), 1)
+        OffsetPagination().advance(body, PaginationState(), ITEM)
+
+
+def test_offset_advance_refuses_a_server_that_answers_another_page_than_asked() -> None:
+    # A server ignoring page_no echoes page 1 for ever: caught like a repeated cursor.
+    with pytest.raises(PaginationError, match="asked for page 2, the answer says page 1"):
+        OffsetPagination().advance(_offset_body(1, 50, 500), PaginationState(page_no=2), ITEM)
+
+
+# -- requests drafted into the body, no I/O -------------------------------------------------
+def test_a_draft_puts_values_into_the_query_or_a_nested_body_path() -> None:
+    draft = RequestDraft(body={"method": "Get", "params": {"typeName": "Device"}})
+    draft.put("query.limit", 5)
+    draft.put("body.params.sort.offset", "b7")
+    assert draft.query == {"limit": 5}
+    assert draft.body == {
+        "method": "Get",
+        "params": {"typeName": "Device", "sort": {"offset": "b7"}},
+    }
+    with pytest.raises(ValueError, match=r"query\.<name> or body\.<path>"):
+        draft.put("header.x", 1)
+
+
+def test_seek_pagination_asks_after_the_last_key_until_a_short_page() -> None:
+    style = SeekPagination(
+        limit=2, limit_at="body.params.resultsLimit", after_at="body.params.from"
+    )
+    first = RequestDraft(body={})
+    style.apply(PaginationState(), first)
+    assert first.body == {"params": {"resultsLimit": 2}}
+    state = style.advance(None, PaginationState(), [{"id": "b1"}, {"id": "b2"}])
+    assert state is not None
+    assert state.cursor == "b2"
+    second = RequestDraft()
+    style.apply(state, second)
+    assert second.body == {"params": {"resultsLimit": 2, "from": "b2"}}
+    assert style.advance(None, state, [{"id": "b3"}]) is None
+
+
+def test_seek_pagination_refuses_a_key_seen_before() -> None:
+    style = SeekPagination(limit=1, limit_at="query.limit", after_at="query.after")
+    state = style.advance(None, PaginationState(), [{"id": "b1"}])
+    assert state is not None
+    with pytest.raises(PaginationError, match="repeated"):
+        style.advance(None, state, [{"id": "b1"}])
+
+
+def test_token_pagination_carries_a_version_from_each_answer_to_the_next_request() -> None:
+    style = TokenPagination(
+        limit=2,
+        limit_at="body.params.resultsLimit",
+        token_from="result.toVersion",
+        token_at="body.params.fromVersion",
+    )
+    body = {"result": {"data": [1, 2], "toVersion": "000000000000000a"}}
+    state = style.advance(body, PaginationState(), [1, 2])
+    assert state is not None
+    draft = RequestDraft()
+    style.apply(state, draft)
+    assert draft.body == {"params": {"resultsLimit": 2, "fromVersion": "000000000000000a"}}
+    caught_up = {"result": {"data": [3], "toVersion": "000000000000000b"}}
+    assert style.advance(caught_up, state, [3]) is None
+    with pytest.raises(PaginationError, match=r"without a usable result\.toVersion"):
+        style.advance({"result": {"data": [1, 2]}}, PaginationState(), [1, 2])
 
 
 # -- cursor style, no I/O -------------------------------------------------------------------
@@ -80,38 +149,40 @@ def _cursor_body(cursor: str | None, has_next: bool) -> dict[str, Any]:
 
 def test_cursor_apply_sends_limit_always_and_after_from_the_second_page() -> None:
     style = CursorPagination(limit=10)
-    first: dict[str, Any] = {}
+    first = RequestDraft()
     style.apply(PaginationState(), first)
-    assert first == {"limit": 10}
-    later: dict[str, Any] = {"limit": "3"}  # a caller's own limit wins
+    assert first.query == {"limit": 10}
+    later = RequestDraft({"limit": "3"})  # a caller's own limit wins
     style.apply(PaginationState(cursor="c1"), later)
-    assert later == {"limit": "3", "after": "c1"}
+    assert later.query == {"limit": "3", "after": "c1"}
 
 
 def test_cursor_advance_stops_on_the_flag_even_when_a_cursor_is_present() -> None:
-    assert CursorPagination().advance(_cursor_body("c9", False), PaginationState(), 3) is None
+    assert (
+        CursorPagination().advance(_cursor_body("c9", False), PaginationState(), ITEM * 3) is None
+    )
 
 
 def test_cursor_advance_records_seen_cursors_and_continues_past_empty_pages() -> None:
-    state = CursorPagination().advance(_cursor_body("c1", True), PaginationState(), n_items=0)
+    state = CursorPagination().advance(_cursor_body("c1", True), PaginationState(), [])
     assert state == PaginationState(cursor="c1", seen_cursors=frozenset({"c1"}), pages_fetched=1)
 
 
 def test_cursor_advance_raises_on_a_repeated_cursor() -> None:
     seen = PaginationState(cursor="c1", seen_cursors=frozenset({"c1"}), pages_fetched=1)
     with pytest.raises(PaginationError, match="cursor repeated after 2 pages"):
-        CursorPagination().advance(_cursor_body("c1", True), seen, 1)
+        CursorPagination().advance(_cursor_body("c1", True), seen, ITEM)
 
 
 @pytest.mark.parametrize("cursor", ["", None])
 def test_cursor_advance_raises_when_next_page_has_no_cursor(cursor: str | None) -> None:
     with pytest.raises(PaginationError, match="hasNextPage is true but endCursor is empty"):
-        CursorPagination().advance(_cursor_body(cursor, True), PaginationState(), 1)
+        CursorPagination().advance(_cursor_body(cursor, True), PaginationState(), ITEM)
 
 
 def test_cursor_advance_rejects_a_non_boolean_flag() -> None:
     with pytest.raises(ResponseFormatError, match="hasNextPage is 'true'"):
-        CursorPagination().advance({"pagination": {"hasNextPage": "true"}}, PaginationState(), 1)
+        CursorPagination().advance({"pagination": {"hasNextPage": "true"}}, PaginationState(), ITEM)
 
 
 # -- whole walks through the client, against a loopback server ------------------------------
@@ -277,7 +348,7 @@ def test_lookup_reads_mappings_struct_wire_names_and_attributes() -> None:
 
 def test_cursor_and_offset_styles_advance_on_struct_bodies() -> None:
     body = CursorPage(data=[], pagination=CursorBlock(hasNextPage=True, endCursor="c1"))
-    state = CursorPagination().advance(body, PaginationState(), 0)
+    state = CursorPagination().advance(body, PaginationState(), [])
     assert state is not None
     assert state.cursor == "c1"
     page = VehiclesPage(vehicles=[IdItem(1)], pagination=OffsetBlock(number=1, size=1, total=3))

@@ -282,7 +282,9 @@ def test_a_watermark_is_saved_only_once_its_windows_rows_are_stored(
     checked: list[tuple[str, datetime]] = []
     problems: list[str] = []
 
-    def set_watermark_after_checking(self: DatasetStore, provider: str, moment: datetime) -> None:
+    def set_watermark_after_checking(
+        self: DatasetStore, provider: str, moment: datetime, plugin_state: Any = None
+    ) -> None:
         last_day = (moment - timedelta(microseconds=1)).date()
         table = self.read(DAY0.date(), last_day)
         mine = table.filter(pc.equal(table.column("provider").cast(pa.string()), provider))
@@ -291,7 +293,7 @@ def test_a_watermark_is_saved_only_once_its_windows_rows_are_stored(
         except AssertionError as exc:
             problems.append(f"{provider} watermark {moment} before its rows: {exc}")
         checked.append((provider, moment))
-        original(self, provider, moment)
+        original(self, provider, moment, plugin_state)
 
     monkeypatch.setattr(DatasetStore, "set_watermark", set_watermark_after_checking)
     with SimServer(sims["motive"]) as motive_server, SimServer(sims["samsara"]) as samsara_server:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fake_plugins import fleet_registry, load_fake
 
+from fth_core.auth import HeaderAuth
 from fth_core.config import ProviderConfig, parse_config
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import (
@@ -26,7 +27,6 @@ from fth_core.errors import (
     ParameterError,
     ProviderNotFoundError,
 )
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.logs import get_logger
 from fth_core.plugins import Plugins
 from fth_core.provider import Provider, ProviderManager
@@ -34,6 +34,7 @@ from fth_core.registry import EndpointRegistry
 from fth_core.schema import TELEMETRY_SCHEMA
 from fth_core.sim.server import SimServer
 from fth_core.sim.wire import SimRequest, SimResponse
+from fth_core.spec import ProviderSpec, Quota
 from fth_core.telemetry import fetch_telemetry
 
 KEY = "sk-live-SECRET-1234567890"
@@ -73,7 +74,7 @@ OTHER = ProviderSpec(
     name="other",
     endpoints=[EndpointDefinition(provider="other", name="trips", path="/api/trips")],
     default_base_url="https://other.invalid",
-    auth=AuthSpec("Authorization", "Token token="),
+    auth=HeaderAuth("Authorization", prefix="Token token="),
     quota=Quota(requests_per_second=2, burst=3, max_concurrency=5),
 )
 
@@ -338,16 +339,17 @@ def test_fetch_telemetry_dispatches_to_the_plugin_that_owns_the_provider(
 def test_fetch_telemetry_raises_when_no_plugin_answers(registry: EndpointRegistry) -> None:
     window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
     # A plugin is installed, but it only answers for its own provider.
-    other = Provider(OTHER, ProviderConfig(api_key="k-1234"), registry)
+    other = Provider(OTHER, ProviderConfig.model_validate({"api_key": "k-1234"}), registry)
     with pytest.raises(NoPluginAnsweredError, match="for provider 'other'"):
         list(fetch_telemetry(other, *window))
     # No plugin at all: the registry of a provider built on its own has none.
-    alone = Provider(OTHER, ProviderConfig(api_key="k-1234"))
+    alone = Provider(OTHER, ProviderConfig.model_validate({"api_key": "k-1234"}))
     with pytest.raises(NoPluginAnsweredError):
         list(fetch_telemetry(alone, *window))
     unplugged = EndpointRegistry({"other": OTHER}, plugins=Plugins())
+    keyed = ProviderConfig.model_validate({"api_key": "k-1234"})
     with pytest.raises(NoPluginAnsweredError):
-        list(fetch_telemetry(Provider(OTHER, ProviderConfig(), unplugged), *window))
+        list(fetch_telemetry(Provider(OTHER, keyed, unplugged), *window))
 
 
 # -- the API key stays secret --------------------------------------------------------------

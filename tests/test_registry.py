@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from fake_plugins import FLEET, fleet_registry
 
+from fth_core.auth import HeaderAuth
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import EndpointNotFoundError, ProviderNotFoundError
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.plugins import Plugins
 from fth_core.registry import EndpointRegistry
+from fth_core.spec import ProviderSpec, Quota
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def registry() -> EndpointRegistry:
             EndpointDefinition(provider="other", name="assets", path="/api/assets"),
         ],
         default_base_url="https://other.invalid",
-        auth=AuthSpec("X-Api-Key"),
+        auth=HeaderAuth("X-Api-Key"),
         quota=Quota(requests_per_second=2),
     )
     specs = {name: built.spec(name) for name in built.list_providers()} | {"Other": other}

@@ -1,5 +1,5 @@
 """The partitioned store: one file per provider per date, dedup, atomic replace, touched files
-only, lock, retention, and the split of a legacy dataset's single file per date."""
+only, lock and retention."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ import pytest
 from fth_core import store as store_module
 from fth_core.errors import FthError
 from fth_core.schema import (
-    QUARANTINE_SCHEMA,
     TELEMETRY_SCHEMA,
     enforce_telemetry_schema,
-    sort_telemetry,
     split_quarantined,
 )
 from fth_core.store import DatasetLockedError, DatasetStore
@@ -46,13 +44,6 @@ def set_aside(table: pa.Table, reason: str = "negative speed") -> pa.Table:
 def files_of(root: Path) -> list[str]:
     """Every visible file under ``root``, as sorted paths relative to it."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("[!.]*") if p.is_file())
-
-
-def write_legacy(directory: Path, table: pa.Table) -> None:
-    """Write ``table`` as the one file of a date directory, as fth did before per-provider
-    files: ``part-0.parquet``, every provider's rows sorted by the dedup key."""
-    directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(sort_telemetry(table), directory / "part-0.parquet")
 
 
 def speeds(table: pa.Table) -> dict[tuple[str, str], float]:
@@ -413,81 +404,3 @@ def test_a_quarantined_row_without_a_provider_is_refused(tmp_path: Path) -> None
     with pytest.raises(FthError, match="provider None"):
         DatasetStore(tmp_path).quarantine(unnamed, undated=T0.date())
     assert files_of(tmp_path) == []
-
-
-# -- a legacy dataset: one part-0.parquet per date -------------------------------------------
-def legacy_dataset(root: Path) -> None:
-    """A dataset as fth wrote it before per-provider files: on 2026-03-02, motive vehicles 1
-    and 2 and samsara vehicle 1 at speed 1, and a quarantined row of each provider."""
-    both = pa.concat_tables(
-        [
-            rows(("1", T0, 1.0), ("2", T0, 1.0), provider="motive"),
-            rows(("1", T0, 1.0), provider="samsara"),
-        ]
-    )
-    write_legacy(root / "date=2026-03-02", both)
-    bad = (
-        set_aside(rows(("9", T0, -1.0), provider="motive")),
-        set_aside(rows(("9", T0, -1.0), provider="samsara")),
-    )
-    quarantine = pa.concat_tables([table.cast(QUARANTINE_SCHEMA) for table in bad])
-    write_legacy(root / "_quarantine" / "date=2026-03-02", quarantine)
-
-
-def test_legacy_single_file_is_split_per_provider_keeping_newer_rows(tmp_path: Path) -> None:
-    legacy_dataset(tmp_path)
-    store = DatasetStore(tmp_path)
-    assert speeds(store.read())[("samsara", "1")] == 1.0, "readable before the split"
-    # A provider file beside the legacy file was written after it: its rows are the newer.
-    newer = tmp_path / "date=2026-03-02" / "motive.parquet"
-    pq.write_table(rows(("1", T0, 5.0), provider="motive"), newer)
-    with store.locked():
-        pass
-    assert files_of(tmp_path) == [
-        "_quarantine/date=2026-03-02/motive.parquet",
-        "_quarantine/date=2026-03-02/samsara.parquet",
-        "date=2026-03-02/motive.parquet",
-        "date=2026-03-02/samsara.parquet",
-    ]
-    assert speeds(store.read()) == {
-        ("motive", "1"): 5.0,  # the provider file's row, not the legacy file's
-        ("motive", "2"): 1.0,
-        ("samsara", "1"): 1.0,
-    }
-    assert store.read().num_rows == 3
-    quarantined = pq.read_table(tmp_path / "_quarantine" / "date=2026-03-02" / "samsara.parquet")
-    assert quarantined.column("reason").to_pylist() == ["negative speed"]
-
-
-def test_legacy_split_is_idempotent(tmp_path: Path) -> None:
-    legacy_dataset(tmp_path)
-    legacy = tmp_path / "date=2026-03-02" / "part-0.parquet"
-    kept = legacy.read_bytes()
-    store = DatasetStore(tmp_path)
-    with store.locked():
-        pass
-    split = store.read()
-    # A crash after the providers' files were written, before the legacy file was removed:
-    # the next split must end where the first did.
-    legacy.write_bytes(kept)
-    with store.locked():
-        pass
-    assert not legacy.exists()
-    assert store.read().equals(split)
-    with store.locked():  # nothing left to split
-        pass
-    assert store.read().equals(split)
-
-
-def test_a_merge_splits_its_dates_legacy_file_first_even_without_the_lock(
-    tmp_path: Path,
-) -> None:
-    legacy_dataset(tmp_path)
-    store = DatasetStore(tmp_path)
-    store.merge(rows(("2", T0, 7.0), provider="motive"))
-    assert not (tmp_path / "date=2026-03-02" / "part-0.parquet").exists()
-    assert speeds(store.read()) == {
-        ("motive", "1"): 1.0,
-        ("motive", "2"): 7.0,  # the merged row, newer than the legacy file's
-        ("samsara", "1"): 1.0,
-    }

@@ -1,52 +1,152 @@
-"""The direct transport under httpx: what a server sends arrives as httpx would deliver it, and
-every way a connection can fail is raised as the httpx error its own transport raises.
+"""Urllib3Transport under a real httpx.Client, against real servers on 127.0.0.1: answers arrive
+as httpx's own transport would deliver them, failures are raised as the httpx errors its own
+transport raises, and an overall deadline cuts a server that trickles.
 
-A raw socket server scripts each connection byte for byte, so the tests can count connections
-and send what no well-behaved server would.
+Well-behaved answers come from ``http.server``; hostile ones from a raw socket server that
+scripts each connection byte for byte. Every script is bounded in time, so a transport that
+failed to cut a trickle would fail the test, not hang it.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import socket
+import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+import trustme
 
-from fth_core.transport import DirectTransport, direct_transport
+from fth_core.transport import DEADLINE_MESSAGE, Urllib3Transport
 
-Answer = Callable[[socket.socket], None]
-
-
-def _read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return b""
-        data += chunk
-    return data
+DOCUMENT = {"vehicle_locations": [{"vehicle_id": n, "lat": 47.6, "lon": -122.3} for n in range(50)]}
+BODY = json.dumps(DOCUMENT).encode()
+DEADLINE = 1.0  # seconds, for the trickle tests
+SLACK = 1.5  # how long after its deadline an exchange may still hold the server
+TRICKLE_PAUSE = 0.2  # between two bytes of a trickle
 
 
-def http_response(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
-    head = [f"HTTP/1.1 {status}", *headers]
-    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
-        head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+# -- well-behaved server -------------------------------------------------------------------------
+
+
+class Recorder:
+    """What the well-behaved server saw: connections accepted and requests received."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True
+    recorder: Recorder
+
+    def setup(self) -> None:  # once per connection
+        super().setup()
+        with self.recorder.lock:
+            self.recorder.connections += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self, body: bytes, *headers: tuple[str, str], chunked: bool = False) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        for name, value in headers:
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 1000):
+                piece = body[start : start + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._record(b"")
+        if self.path == "/json":
+            self._answer(BODY)
+        elif self.path == "/chunked":
+            self._answer(BODY, chunked=True)
+        elif self.path == "/gzip":
+            self._answer(gzip.compress(BODY), ("Content-Encoding", "gzip"))
+        elif self.path == "/bad-gzip":
+            self._answer(b"this is not gzip at all", ("Content-Encoding", "gzip"))
+        elif self.path == "/slow":  # the whole body over about half a second
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            step = len(BODY) // 5 + 1
+            for start in range(0, len(BODY), step):
+                time.sleep(0.1)
+                self.wfile.write(BODY[start : start + step])
+        else:
+            self.send_error(404)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self._record(body)
+        self._answer(body)
+
+    def _record(self, body: bytes) -> None:
+        with self.recorder.lock:
+            self.recorder.requests.append((self.command, self.path, self.headers.items(), body))
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder()
+    handler = type("RecordingHandler", (Handler,), {"recorder": recorder})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", recorder
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(transport=Urllib3Transport(), trust_env=False, timeout=5) as client:
+        yield client
+
+
+def deadline_in(seconds: float) -> dict[str, float]:
+    return {"deadline": time.monotonic() + seconds}
+
+
+# -- hostile server ------------------------------------------------------------------------------
+
+Script = Callable[[socket.socket], None]
 
 
 class ScriptedServer:
-    """Accepts connections on 127.0.0.1; each is served by ``answer(connection)``."""
+    """Accepts connections on 127.0.0.1 and plays ``script(connection)`` on each, over TLS when
+    given a server context. Records when a write first failed because the client had gone
+    (``gone_at``, a ``time.monotonic()``)."""
 
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
+        self.script = script
+        self.tls = tls
         self.connections = 0
-        self.closed = threading.Semaphore(0)  # released as each connection is closed
+        self.gone_at: float | None = None
+        self.done = threading.Event()  # set when a script has ended
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -59,20 +159,28 @@ class ScriptedServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            self.answer(conn)
-        self.closed.release()
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            with conn:
+                self.script(conn)
+        except OSError:  # the client went away mid-script
+            if self.gone_at is None:
+                self.gone_at = time.monotonic()
+        finally:
+            self.done.set()
 
     def close(self) -> None:
         self._listener.close()
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[[Answer], ScriptedServer]]:
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    """``scripted(script, tls=None)``: a started server, closed afterwards."""
     servers: list[ScriptedServer] = []
 
-    def start(answer: Answer) -> ScriptedServer:
-        servers.append(ScriptedServer(answer))
+    def start(script: Script, tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        servers.append(ScriptedServer(script, tls))
         return servers[-1]
 
     yield start
@@ -80,204 +188,385 @@ def scripted() -> Iterator[Callable[[Answer], ScriptedServer]]:
         server.close()
 
 
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(
-        transport=DirectTransport(httpx.create_ssl_context()), timeout=httpx.Timeout(1.0)
-    ) as http:
-        yield http
+def read_request(conn: socket.socket) -> None:
+    """Read up to the end of a request head (the tests' requests have no body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
 
 
-def keep_alive(*responses: bytes) -> Answer:
-    """Answer requests on one connection with ``responses`` in turn, then close it."""
-
-    def answer(conn: socket.socket) -> None:
-        for response in responses:
-            if not _read_request(conn):
-                return
-            conn.sendall(response)
-
-    return answer
+def trickle(conn: socket.socket, data: bytes, most: int = 50) -> None:
+    """Send ``data`` a byte at a time, ``TRICKLE_PAUSE`` apart, at most ``most`` bytes (ten
+    seconds): a client that is not cut by then fails its test rather than hanging it."""
+    for byte in data[:most]:
+        conn.sendall(bytes([byte]))
+        time.sleep(TRICKLE_PAUSE)
 
 
-BIG = bytes(range(256)) * 4096  # 1 MiB, every byte value
+def default_client() -> httpx.Client:
+    return httpx.Client(trust_env=False, timeout=5)
 
 
-def test_bodies_arrive_whole_over_one_kept_alive_connection(
-    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
-) -> None:
-    server = scripted(keep_alive(*[http_response(BIG, "X-Part: 1")] * 3))
-    for _ in range(3):
-        response = client.get(f"{server.url}/big")
-        assert (response.status_code, response.content, response.headers["x-part"]) == (
-            200,
-            BIG,
-            "1",
-        )
-    assert server.connections == 1
+def urllib3_client() -> httpx.Client:
+    return httpx.Client(transport=Urllib3Transport(), trust_env=False, timeout=5)
 
 
-def test_an_idle_connection_the_server_closed_is_replaced_not_failed(
-    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
-) -> None:
-    server = scripted(keep_alive(http_response(b"once")))  # then closes, unannounced
-    assert client.get(server.url).text == "once"
-    # Once it is closed: a server closing just as the client reuses the connection is a race
-    # no client can win, and it fails that request (the TelemetryClient retries it).
-    assert server.closed.acquire(timeout=5)
-    time.sleep(0.05)  # for its FIN to reach the client's socket, even on a busy machine
-    assert client.get(server.url).text == "once"
-    assert server.connections == 2
-
-
-def test_connection_close_and_chunked_and_gzip_bodies_are_read_as_httpx_reads_them(
-    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
-) -> None:
-    packed = gzip.compress(b'{"a": 1}')
-    chunked = b"4\r\nfth \r\n5\r\nrules\r\n0\r\n\r\n"
-    server = scripted(
-        keep_alive(
-            http_response(packed, "Content-Encoding: gzip"),
-            http_response(chunked, "Transfer-Encoding: chunked", "Connection: close"),
-        )
-    )
-    assert client.get(server.url).json() == {"a": 1}
-    assert client.get(server.url).text == "fth rules"
-    assert server.connections == 1
-
-
-def test_informational_and_bodiless_answers_leave_the_connection_in_step(
-    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
-) -> None:
-    """A 1xx before the answer is skipped; a HEAD, 204 or 304 answer has no body whatever its
-    Content-Length says; the next answer on the connection is read from the right byte."""
-    server = scripted(
-        keep_alive(
-            b"HTTP/1.1 100 Continue\r\n\r\n" + http_response(b"ok"),
-            b"HTTP/1.1 204 No Content\r\n\r\n",
-            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # to a HEAD
-            http_response(
-                b"4;ext=1\r\nfth \r\n0\r\nX-Trailer: t\r\n\r\n", "Transfer-Encoding: chunked"
-            ),
-            http_response(b"last"),
-        )
-    )
-    assert client.get(server.url).text == "ok"
-    assert client.get(server.url).status_code == 204
-    assert client.get(server.url).content == b""
-    assert client.head(server.url).headers["content-length"] == "5"
-    assert client.get(server.url).text == "fth "
-    assert client.get(server.url).text == "last"
-    assert server.connections == 1
-
-
-def test_an_http_1_0_answer_ends_its_connection_and_may_run_to_the_close(
-    scripted: Callable[[Answer], ScriptedServer], client: httpx.Client
-) -> None:
-    server = scripted(keep_alive(b"HTTP/1.0 200 OK\r\n\r\nuntil the close"))
-    for _ in range(2):
-        response = client.get(server.url)
-        assert (response.http_version, response.text) == ("HTTP/1.0", "until the close")
-    assert server.connections == 2
-
-
-def test_a_header_that_would_break_the_request_head_is_refused(client: httpx.Client) -> None:
-    with pytest.raises(httpx.LocalProtocolError, match="illegal header b'X-Echo'"):
-        client.get("http://127.0.0.1:9/", headers={"X-Echo": "a\r\nX-Injected: 1"})
-
-
-@pytest.mark.parametrize(
-    ("wire", "error", "message"),
-    [
-        (
-            b"HTTP/1.1 200 OK\r\nX-Echo: ok\r\nrejected key sk-1\r\nContent-Length: 2\r\n\r\n{}",
-            httpx.RemoteProtocolError,
-            "illegal header line: b'rejected key sk-1'",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
-            httpx.RemoteProtocolError,
-            "peer closed connection without sending complete message body: "
-            "received 3 bytes, expected 10",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX-Echo: ok\r\n folded\r\nContent-Length: 2\r\n\r\n{}",
-            httpx.RemoteProtocolError,
-            "illegal header line: b' folded'",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
-            httpx.RemoteProtocolError,
-            "illegal Content-Length",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            httpx.RemoteProtocolError,
-            "illegal chunk size line",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"Content-Length: 0\r\n\r\n",
-            httpx.RemoteProtocolError,
-            "more than 100 headers",
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n",
-            httpx.RemoteProtocolError,
-            "line too long",
-        ),
-        (b"NOT HTTP\r\n\r\n", httpx.RemoteProtocolError, "illegal status line: b'NOT HTTP"),
-        (b"", httpx.RemoteProtocolError, "Server disconnected without sending a response"),
-    ],
-    ids=[
-        "malformed header line",
-        "truncated body",
-        "folded header line",
-        "two lengths",
-        "bad chunk size",
-        "too many headers",
-        "a line too long",
-        "garbage status line",
-        "closed at once",
-    ],
+BOTH_TRANSPORTS = pytest.mark.parametrize(
+    "make_client", [default_client, urllib3_client], ids=["httpx-own", "urllib3"]
 )
-def test_a_broken_answer_is_the_httpx_error_its_own_transport_raises(
-    scripted: Callable[[Answer], ScriptedServer],
-    client: httpx.Client,
-    wire: bytes,
-    error: type[Exception],
-    message: str,
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def test_a_json_answer_arrives_whole(server: tuple[str, Recorder], client: httpx.Client) -> None:
+    url, _ = server
+    response = client.get(f"{url}/json", extensions=deadline_in(5))
+    assert response.status_code == 200
+    assert response.http_version == "HTTP/1.1"
+    assert response.reason_phrase == "OK"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == DOCUMENT
+
+
+def test_keep_alive_reuses_one_connection(
+    server: tuple[str, Recorder], client: httpx.Client
 ) -> None:
-    server = scripted(keep_alive(wire))
-    with pytest.raises(error, match=message):
-        client.get(server.url)
+    url, recorder = server
+    for _ in range(2):
+        with client.stream("GET", f"{url}/json", extensions=deadline_in(5)) as response:
+            assert json.loads(response.read()) == DOCUMENT
+    assert recorder.connections == 1
 
 
-def test_a_silent_server_is_a_read_timeout(
-    scripted: Callable[[Answer], ScriptedServer],
+def test_a_chunked_body_is_joined(server: tuple[str, Recorder], client: httpx.Client) -> None:
+    url, _ = server
+    response = client.get(f"{url}/chunked")
+    assert "content-length" not in response.headers
+    assert response.json() == DOCUMENT
+
+
+def test_gzip_content_encoding_is_decoded_by_httpx(
+    server: tuple[str, Recorder], client: httpx.Client
 ) -> None:
-    def silent(conn: socket.socket) -> None:
-        _read_request(conn)
-        threading.Event().wait(2)
+    url, _ = server
+    with client.stream("GET", f"{url}/gzip") as response:
+        raw = b"".join(response.iter_raw())  # the transport passes the bytes as sent
+    assert gzip.decompress(raw) == BODY
+    assert client.get(f"{url}/gzip").json() == DOCUMENT
 
-    server = scripted(silent)
+
+def test_a_post_arrives_with_its_json_body_and_each_header_once(
+    server: tuple[str, Recorder], client: httpx.Client
+) -> None:
+    url, recorder = server
+    response = client.post(f"{url}/echo", json=DOCUMENT, extensions=deadline_in(5))
+    assert response.json() == DOCUMENT
+    [(method, path, headers, body)] = recorder.requests
+    assert (method, path, json.loads(body)) == ("POST", "/echo", DOCUMENT)
+    names = [name.lower() for name, _ in headers]
+    assert len(names) == len(set(names))  # Host, User-Agent, Content-Length: httpx's, once
+    assert {name.lower(): value for name, value in headers}["user-agent"].startswith(
+        "python-httpx/"
+    )
+
+
+def test_a_bad_gzip_body_raises_decoding_error(
+    server: tuple[str, Recorder], client: httpx.Client
+) -> None:
+    url, _ = server
+    with pytest.raises(httpx.DecodingError):
+        client.get(f"{url}/bad-gzip")
+
+
+def test_threads_share_one_transport_within_its_connection_limit(
+    server: tuple[str, Recorder],
+) -> None:
+    url, recorder = server
+    failures: list[BaseException] = []
+
+    def fetch(client: httpx.Client) -> None:
+        try:
+            for _ in range(20):
+                assert client.get(f"{url}/json", extensions=deadline_in(10)).json() == DOCUMENT
+        except BaseException as exc:
+            failures.append(exc)
+
+    transport = Urllib3Transport(max_connections=4)
+    with httpx.Client(transport=transport, trust_env=False, timeout=10) as client:
+        threads = [threading.Thread(target=fetch, args=(client,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    assert len(recorder.requests) == 160
+    assert recorder.connections <= 4
+
+
+def test_the_watchdog_spares_a_slow_answer_within_its_deadline(
+    server: tuple[str, Recorder], client: httpx.Client
+) -> None:
+    url, recorder = server
+    for _ in range(2):  # the second on the same connection: the watchdog left it whole
+        response = client.get(f"{url}/slow", extensions=deadline_in(5))
+        assert response.json() == DOCUMENT
+    assert recorder.connections == 1
+
+
+# -- the deadline --------------------------------------------------------------------------------
+
+
+def test_a_head_trickled_a_byte_at_a_time_is_cut_at_the_deadline(
+    scripted: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Padding: " + b"x" * 100)
+
+    server = scripted(script)
+    deadline = time.monotonic() + DEADLINE
+    with pytest.raises(httpx.ReadTimeout, match=DEADLINE_MESSAGE):
+        client.get(server.url, extensions={"deadline": deadline})
+    assert server.done.wait(10)
+    assert server.gone_at is not None
+    assert server.gone_at < deadline + SLACK
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_at_the_deadline(
+    scripted: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        trickle(conn, b"x" * 100)
+
+    server = scripted(script)
+    deadline = time.monotonic() + DEADLINE
     with (
-        httpx.Client(transport=DirectTransport(httpx.create_ssl_context())) as http,
-        pytest.raises(httpx.ReadTimeout),
+        pytest.raises(httpx.ReadTimeout, match=DEADLINE_MESSAGE),
+        client.stream("GET", server.url, extensions={"deadline": deadline}) as response,
     ):
-        http.get(server.url, timeout=httpx.Timeout(0.2))
+        response.read()
+    assert server.done.wait(10)
+    assert server.gone_at is not None
+    assert server.gone_at < deadline + SLACK
 
 
-def test_a_refused_connection_is_a_connect_error(client: httpx.Client) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.raises(httpx.ConnectError, match="Connection refused"):
-        client.get(f"http://127.0.0.1:{port}/")
+def test_a_close_delimited_body_cut_at_the_deadline_is_not_taken_for_whole(
+    scripted: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        trickle(conn, b"x" * 100)
+
+    server = scripted(script)
+    deadline = time.monotonic() + DEADLINE
+    with pytest.raises(httpx.ReadTimeout, match=DEADLINE_MESSAGE):
+        client.get(server.url, extensions={"deadline": deadline})
+    assert server.done.wait(10)
+    assert server.gone_at is not None
+    assert server.gone_at < deadline + SLACK
 
 
-def test_a_proxy_leaves_the_connection_to_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(direct_transport(True, None), DirectTransport)
-    assert direct_transport(True, "http://proxy.invalid:3128") is None
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert direct_transport(False, None) is None
+def test_a_connection_cut_at_its_deadline_is_not_reused(
+    scripted: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    answers = iter([b"x" * 100, b"ok"])
+
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        body = next(answers)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        trickle(conn, body) if len(body) > 2 else conn.sendall(body)
+        read_request(conn)
+
+    server = scripted(script)
+    with pytest.raises(httpx.ReadTimeout):
+        client.get(server.url, extensions=deadline_in(0.5))
+    assert client.get(server.url, extensions=deadline_in(5)).content == b"ok"
+    assert server.connections == 2
+
+
+def test_a_deadline_already_passed_sends_nothing(
+    scripted: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    server = scripted(read_request)
+    with pytest.raises(httpx.ReadTimeout, match=DEADLINE_MESSAGE):
+        client.get(server.url, extensions=deadline_in(-1))
+    assert server.connections == 0
+
+
+# -- failures, raised as httpx's own transport raises them ---------------------------------------
+
+
+@BOTH_TRANSPORTS
+def test_a_body_shorter_than_its_content_length_is_a_protocol_error(
+    scripted: Callable[..., ScriptedServer], make_client: Callable[[], httpx.Client]
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+
+    server = scripted(script)
+    with make_client() as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(server.url, extensions=deadline_in(5))
+
+
+@BOTH_TRANSPORTS
+def test_a_garbage_status_line_is_a_protocol_error(
+    scripted: Callable[..., ScriptedServer], make_client: Callable[[], httpx.Client]
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"SMTP ready, not HTTP\r\n\r\n")
+
+    server = scripted(script)
+    with make_client() as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(server.url, extensions=deadline_in(5))
+
+
+@BOTH_TRANSPORTS
+@pytest.mark.parametrize(
+    "header_lines",
+    [
+        b"X-Echo: ok\r\nrejected key abc\r\n",  # no colon
+        b"X-Echo : ok\r\n",  # a space before the colon
+        b": no name\r\n",
+        b" X-Continued: from nowhere\r\n",  # a continuation line first
+        b"X-Echo: ok\r\n",  # and a Content-Length that is no number, below
+    ],
+    ids=["no-colon", "space-before-colon", "empty-name", "continuation-first", "bad-length"],
+)
+def test_a_malformed_head_is_a_protocol_error_not_a_wait(
+    scripted: Callable[..., ScriptedServer],
+    make_client: Callable[[], httpx.Client],
+    header_lines: bytes,
+) -> None:
+    """http.client's header parser would drop every field after such a line (Content-Length
+    too) and wait for a close that this keep-alive server never sends."""
+    length = b"x2" if header_lines == b"X-Echo: ok\r\n" else b"2"
+
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n" + header_lines + b"Content-Length: " + length)
+        conn.sendall(b"\r\n\r\nok")
+        read_request(conn)  # keeps the connection open until the client closes it
+
+    server = scripted(script)
+    with make_client() as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(server.url, extensions=deadline_in(5))
+
+
+@BOTH_TRANSPORTS
+def test_a_server_that_closes_without_answering_is_a_protocol_error(
+    scripted: Callable[..., ScriptedServer], make_client: Callable[[], httpx.Client]
+) -> None:
+    server = scripted(read_request)
+    with (
+        make_client() as client,
+        pytest.raises(httpx.RemoteProtocolError, match="without sending a response"),
+    ):
+        client.get(server.url, extensions=deadline_in(5))
+
+
+def test_a_reset_connection_raises_what_httpx_own_transport_raises(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+
+    server = scripted(script)
+    raised: list[type[BaseException]] = []
+    for make_client in (default_client, urllib3_client):
+        with make_client() as client, pytest.raises(httpx.TransportError) as caught:
+            client.get(server.url, extensions=deadline_in(5))
+        raised.append(type(caught.value))
+    assert raised[0] is raised[1]
+    assert raised[0] in (httpx.ReadError, httpx.RemoteProtocolError)
+
+
+@BOTH_TRANSPORTS
+def test_a_refused_connection_is_a_connect_error(make_client: Callable[[], httpx.Client]) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there once it is closed
+    with make_client() as client, pytest.raises(httpx.ConnectError):
+        client.get(f"http://127.0.0.1:{port}/", extensions=deadline_in(5))
+
+
+@BOTH_TRANSPORTS
+def test_a_silent_server_trips_the_read_timeout(
+    scripted: Callable[..., ScriptedServer], make_client: Callable[[], httpx.Client]
+) -> None:
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        time.sleep(1.0)
+
+    server = scripted(script)
+    with make_client() as client, pytest.raises(httpx.ReadTimeout):
+        client.get(server.url, timeout=httpx.Timeout(5, read=0.2))
+
+
+# -- TLS, and the transport's end -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def test_https_uses_the_given_context_and_the_deadline_cuts_a_tls_trickle(
+    scripted: Callable[..., ScriptedServer], tls: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    server_context, client_context = tls
+
+    def script(conn: socket.socket) -> None:  # two answers on one connection
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        trickle(conn, b"x" * 100)
+
+    server = scripted(script, server_context)
+    transport = Urllib3Transport(verify=client_context)
+    with httpx.Client(transport=transport, trust_env=False, timeout=5) as client:
+        assert client.get(server.url, extensions=deadline_in(5)).json() == DOCUMENT
+        deadline = time.monotonic() + DEADLINE
+        with pytest.raises(httpx.ReadTimeout, match=DEADLINE_MESSAGE):
+            client.get(server.url, extensions={"deadline": deadline})
+    assert server.done.wait(10)
+    assert server.gone_at is not None
+    assert server.gone_at < deadline + SLACK
+
+
+@BOTH_TRANSPORTS
+def test_an_untrusted_certificate_is_a_connect_error(
+    scripted: Callable[..., ScriptedServer],
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+    make_client: Callable[[], httpx.Client],
+) -> None:
+    server = scripted(read_request, tls[0])  # a certificate from a CA nobody trusts
+    with make_client() as client, pytest.raises(httpx.ConnectError, match="CERTIFICATE"):
+        client.get(server.url, extensions=deadline_in(5))
+
+
+def test_closing_the_transport_stops_its_watchdog(server: tuple[str, Recorder]) -> None:
+    url, _ = server
+    transport = Urllib3Transport()
+    name = f"fth-transport-watchdog-{id(transport):x}"
+    with httpx.Client(transport=transport, trust_env=False, timeout=5) as client:
+        client.get(f"{url}/json", extensions=deadline_in(5))
+        assert any(thread.name == name for thread in threading.enumerate())
+    assert not any(thread.name == name for thread in threading.enumerate())

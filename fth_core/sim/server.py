@@ -134,6 +134,7 @@ class LoggedRequest:
     status: int
     at: float
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,7 @@ class SimServer(Closing):
             status,
             time.time(),
             dict(request.headers),
+            request.body,
         )
         with self._lock:
             self.log.append(entry)
@@ -381,13 +383,13 @@ def _make_request_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            body = self.rfile.read(length) if length else b""
             request = SimRequest(
                 method=self.command,
                 path=parts.path,
                 query=parse_qs(parts.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
             )
             try:
                 outcome = sim._respond(request)

@@ -29,12 +29,21 @@ __all__ = ["SimRequest", "SimResponse", "SimulatedProvider"]
 
 @dataclass(frozen=True)
 class SimRequest:
-    """An incoming request: ``headers`` keys are lower-cased, ``query`` keeps repeated keys."""
+    """An incoming request: ``headers`` keys are lower-cased, ``query`` keeps repeated keys,
+    ``body`` holds the raw request body (``json()`` decodes it)."""
 
     method: str
     path: str
     query: Mapping[str, list[str]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The body decoded as JSON; ``None`` when it is empty or not JSON."""
+        try:
+            return msgspec.json.decode(self.body) if self.body else None
+        except msgspec.DecodeError:
+            return None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first value of query parameter ``name``."""
@@ -93,6 +102,11 @@ class SimulatedProvider(ABC):
 
     def now(self) -> datetime:
         return self.as_of if self.as_of is not None else datetime.now(UTC)
+
+    def credentials(self) -> dict[str, str]:
+        """The credentials this simulator accepts, as config takes them
+        (``providers.<name>.<field>``); a session provider overrides it."""
+        return {"api_key": self.api_key}
 
     def __call__(self, request: SimRequest) -> SimResponse:
         if not self.authorized(request):

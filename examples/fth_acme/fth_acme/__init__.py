@@ -15,15 +15,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fth_core import (
-    AuthSpec,
     CursorPagination,
     EndpointDefinition,
+    HeaderAuth,
     ParamKind,
     ParamSpec,
     Provider,
     ProviderSpec,
     Quota,
     TelemetryBatch,
+    Window,
     hookimpl,
 )
 from fth_core.endpoints import format_utc, parse_utc
@@ -71,7 +72,7 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
             name=NAME,
             endpoints=ENDPOINTS,
             default_base_url="https://api.acme.example",
-            auth=AuthSpec("Authorization", "Token "),
+            auth=HeaderAuth("Authorization", prefix="Token "),
             quota=Quota(requests_per_second=20, burst=5, max_concurrency=4),
             description="Example plugin (fictional API)",
             simulator=AcmeSimulator,
@@ -80,28 +81,17 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 
 
 @hookimpl
-def fth_fetch_telemetry(
-    provider: Provider, start: datetime, end: datetime
-) -> Iterator[TelemetryBatch[Any]] | None:
-    if provider.name != NAME:
-        return None  # not ours: another plugin owns this provider
-    return _fetch(provider, start, end)
-
-
-def _fetch(provider: Provider, start: datetime, end: datetime) -> Iterator[TelemetryBatch[Any]]:
+def fth_fetch_telemetry(provider: Provider, window: Window) -> Iterator[TelemetryBatch[Any]]:
+    # The core calls this for Acme's own provider only, so it can be a generator.
     client = provider.client()
     roster = {v["id"]: v for v in client.fetch_all(provider.endpoint("vehicles"))}
-    params = {"start": start, "end": end}
+    params = {"start": window.start, "end": window.end}
     for page in client.iter_pages(provider.endpoint("positions"), params):
         yield TelemetryBatch((roster, page.items))
 
 
 @hookimpl
-def fth_flatten_telemetry(
-    provider: Provider, batch: TelemetryBatch[Any]
-) -> Mapping[str, Any] | None:
-    if provider.name != NAME:
-        return None
+def fth_flatten_telemetry(provider: Provider, batch: TelemetryBatch[Any]) -> Mapping[str, Any]:
     roster, items = batch.items
     vehicles = [roster.get(i["vehicle_id"], {}) for i in items]
     drivers = [i.get("driver") or {} for i in items]

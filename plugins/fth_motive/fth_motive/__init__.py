@@ -3,7 +3,7 @@
 Registered under the ``fth`` entry-point group as ``motive``. The hooks below are the plugin's
 whole contract with the core:
 
-* :func:`fth_register_providers` — the ``motive`` :class:`~fth_core.hookspecs.ProviderSpec`
+* :func:`fth_register_providers` — the ``motive`` :class:`~fth_core.spec.ProviderSpec`
   (endpoints, base URL, ``X-Api-Key`` auth, quota, settings, simulator);
 * :func:`fth_fetch_telemetry` — the window's breadcrumbs, one batch per vehicle and day range;
 * :func:`fth_flatten_telemetry` — a batch as unified-schema columns.
@@ -14,12 +14,11 @@ Fetch and flatten answer only for a provider whose spec is Motive's, and ``None`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from fth_core.hookspecs import ProviderSpec, TelemetryBatch, hookimpl
+from fth_core.hookspecs import hookimpl
 from fth_core.provider import Provider
-from fth_motive.conventions import PROVIDER_NAME
+from fth_core.spec import ProviderSpec, TelemetryBatch, Window
 from fth_motive.endpoints import ENDPOINTS, MOTIVE
 from fth_motive.models import UnknownEnumValueWarning
 from fth_motive.settings import MotiveSettings
@@ -37,10 +36,6 @@ __all__ = [
 ]
 
 
-def _is_motive(provider: Provider) -> bool:
-    return provider.spec.name == PROVIDER_NAME
-
-
 @hookimpl
 def fth_register_providers() -> Sequence[ProviderSpec]:
     return [MOTIVE]
@@ -48,19 +43,13 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 
 @hookimpl
 def fth_fetch_telemetry(
-    provider: Provider, start: datetime, end: datetime, horizon: datetime
-) -> Iterable[TelemetryBatch[tuple[LocationHistory, ...]]] | None:
-    if not _is_motive(provider):
-        return None
-    return fetch_locations(provider, start, end, horizon)
+    provider: Provider, window: Window
+) -> Iterable[TelemetryBatch[tuple[LocationHistory, ...]]]:
+    return fetch_locations(provider, window)
 
 
 @hookimpl
-def fth_flatten_telemetry(
-    provider: Provider, batch: TelemetryBatch[Any]
-) -> Mapping[str, Any] | None:
-    if not _is_motive(provider):
-        return None
+def fth_flatten_telemetry(provider: Provider, batch: TelemetryBatch[Any]) -> Mapping[str, Any]:
     items = batch.items
     if not isinstance(items, LocationHistory) and not (
         isinstance(items, tuple) and all(isinstance(item, LocationHistory) for item in items)

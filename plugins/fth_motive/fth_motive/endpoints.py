@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fth_core.auth import HeaderAuth
 from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.pagination import OffsetPagination
+from fth_core.spec import ProviderSpec, Quota
 from fth_motive.conventions import METRIC_UNITS_HEADER, PROVIDER_NAME
 from fth_motive.models import (
     DrivingPeriod,
@@ -212,7 +213,7 @@ MOTIVE = ProviderSpec(
     name=PROVIDER_NAME,
     endpoints=ENDPOINTS,
     default_base_url=DEFAULT_BASE_URL,
-    auth=AuthSpec("X-Api-Key"),
+    auth=HeaderAuth("X-Api-Key"),
     quota=QUOTA,
     description="Motive (formerly KeepTruckin): vehicles, GPS breadcrumbs, drives, idling.",
     settings=MotiveSettings,

@@ -9,26 +9,26 @@ Fetch (:func:`fetch_locations`)
        the provider's ``max_concurrency``; the shared client enforces the rate limit.
     2b. Consecutive windows of one run share days (the padding of an unknown day zone reaches
        into the next window). The breadcrumbs already downloaded that lie at or after the
-       window's end are carried to the next window of the same :class:`Provider` (see
-       :class:`_Carry`), so each day is downloaded once per run, not three times.
-    2c. A request also reads ahead: up to :data:`~fth_motive.settings.MAX_READ_AHEAD_DAYS`
-       days past what its window needs, within the run (the hook's ``horizon``) and the
+       window's end are carried to the next window of the same run, in the run space the
+       core gives the windows of a run (``Window.run``; see :class:`_Carry`), so each day is
+       downloaded once per run, not three times.
+    2c. A request also reads ahead: up to :data:`~fth_motive.settings.MAX_READ_AHEAD_DAYS` days
+       past what its window needs, within the run (the hook's ``horizon``) and the
        ``read_ahead_vehicle_days`` budget; those days go into the carry too. A request costs
-       fth CPU (about 0.5 ms inside a run) and the account a call of its quota whatever it
-       spans, so a week of one-day windows takes 2 or 3 requests per vehicle instead of 7. A
-       vehicle's first request of a run reads 0 to 3 days ahead by its place in the roster,
-       so that each later window asks for an even share of the fleet.
+       fth CPU and the account a call of its quota whatever it spans, so a week of one-day
+       windows takes 2 or 3 requests per vehicle instead of 7. A vehicle's first request of a
+       run reads 0 to 3 days ahead by its place in the roster, so that each later window asks
+       for an even share of the fleet.
     3. The pool's threads only wait on the network: each answer is read on the caller's thread
        (:func:`read_days`), decoded straight into the msgspec Structs of :mod:`fth_motive.wire`
        (no dict and no pydantic model per point) and at once turned into Arrow columns
        (:func:`breadcrumb_columns`), the only Python work per point, spent only on breadcrumbs
        from the window's start on and, in a window told its run's horizon, before that horizon
-       (in B, 11% of the points downloaded lie before the first window of a run, and as many
-       past its end: the padding days). Decoding on the pool would gain nothing (the GIL runs
-       one thread at a time) and cost CPU: threads taking turns evict each other's answers
-       from the cache.
+       (the padding days of an unknown day zone hold many points no window needs). Decoding on
+       the pool would gain nothing (the GIL runs one thread at a time) and cost CPU: threads
+       taking turns evict each other's answers from the cache.
     4. The histories (a vehicle's columns for a day range, or carried over) are grouped into
-       :class:`~fth_core.hookspecs.TelemetryBatch` es; what goes into the carry is picked once
+       :class:`~fth_core.spec.TelemetryBatch` es; what goes into the carry is picked once
        a batch, and flatten trims the batch to the window. A range that fails is yielded with
        ``failures`` naming the vehicle; the other vehicles still arrive. A roster vehicle
        without an id cannot be asked for: it is yielded as a batch without records, which
@@ -62,7 +62,6 @@ Bad records (a ``reason`` column sends them to the quarantine)
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -79,7 +78,6 @@ import pyarrow.compute as pc
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition, RequestSpec
 from fth_core.errors import FthError
-from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
 from fth_core.schema import (
@@ -90,6 +88,7 @@ from fth_core.schema import (
     timestamp_reasons,
     value_reasons,
 )
+from fth_core.spec import FetchFailure, TelemetryBatch, Window
 from fth_motive.conventions import (
     KM_PER_MILE,
     LOCATION_TYPES,
@@ -380,8 +379,9 @@ class _Carry:
         return taken
 
 
-# Keyed weakly by Provider: the carry lives exactly as long as the run's Provider does.
-_CARRIES: weakref.WeakKeyDictionary[Provider, _Carry] = weakref.WeakKeyDictionary()
+# The carry's key in the run space the core gives each window (Window.run): it lives exactly
+# as long as the run does.
+_CARRY = "motive.carry"
 
 
 def _sides(times: pa.Array, low: Any, high: Any) -> tuple[Mask, Mask]:
@@ -448,12 +448,14 @@ BATCH_ROWS = 100_000
 
 
 def fetch_locations(
-    provider: Provider, start: datetime, end: datetime, horizon: datetime | None = None
+    provider: Provider, window: Window
 ) -> Iterator[TelemetryBatch[tuple[LocationHistory, ...]]]:
-    """The batches of ``[start, end)``: the vehicles' histories, grouped up to
-    :data:`BATCH_ROWS` breadcrumbs a batch, with their failures (see the module doc).
-    ``horizon`` is the end of the run (the hook's), which requests may read ahead to."""
-    carry = _CARRIES.setdefault(provider, _Carry())
+    """The batches of ``[window.start, window.end)``: the vehicles' histories, grouped up to
+    :data:`BATCH_ROWS` breadcrumbs a batch, with their failures (see the module doc). Requests
+    may read ahead to the run's ``horizon``; what they bring for later windows waits in the
+    run space (``window.run``)."""
+    start, end, horizon = window.start, window.end, window.horizon
+    carry = window.run.setdefault(_CARRY, _Carry())
     held, held_cut = carry.take(start, end)
     placer = _Placer(start, end)
     group: list[LocationHistory] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -14,10 +15,10 @@ import pytest
 
 import fth_motive
 from fth_core.config import ProviderConfig
-from fth_core.hookspecs import ProviderSpec, TelemetryBatch
 from fth_core.provider import Provider
 from fth_core.schema import TELEMETRY_SCHEMA, concat_telemetry, split_quarantined
 from fth_core.sim import Fault, Fleet, SimServer
+from fth_core.spec import TelemetryBatch, Window
 from fth_core.telemetry import FlatBatch, fetch_telemetry
 from fth_core.testing import assert_same_telemetry
 from fth_motive.endpoints import MOTIVE
@@ -37,10 +38,16 @@ Connect = Callable[..., Provider]
 WINDOW = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, 6, tzinfo=UTC))
 
 
+# The windows a test fetches through one Provider belong to one run: they share its run space,
+# as the pipeline's windows of a provider do.
+_RUNS: weakref.WeakKeyDictionary[Provider, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _run(
     provider: Provider, start: datetime, end: datetime, horizon: datetime | None = None
 ) -> tuple[pa.Table, list[Any]]:
-    batches: list[FlatBatch] = list(fetch_telemetry(provider, start, end, horizon))
+    run = _RUNS.setdefault(provider, {})
+    batches: list[FlatBatch] = list(fetch_telemetry(provider, start, end, horizon, run=run))
     tables = [b.table for b in batches]
     table = pa.concat_tables(tables) if tables else TELEMETRY_SCHEMA.empty_table()
     return table, [f for b in batches for f in b.failures]
@@ -225,7 +232,7 @@ def test_a_batch_groups_many_vehicles_and_flattens_as_each_would_alone(
     simulate: Simulate, connect: Connect, fleet: Fleet
 ) -> None:
     _, server = simulate()
-    batches = list(fetch_locations(connect(server), *WINDOW))
+    batches = list(fetch_locations(connect(server), Window(*WINDOW, WINDOW[1])))
     groups = [batch.items for batch in batches]
     assert len(groups) < len(fleet.vehicles)  # several vehicles a batch
     assert len({h.metric for group in groups for h in group}) == 2  # mixed units in a group
@@ -376,20 +383,8 @@ def test_late_uploads_arrive_on_a_later_fetch(simulate: Simulate, connect: Conne
     assert late.num_rows > early.num_rows
 
 
-def test_hooks_answer_only_for_motive(registry: Any) -> None:
-    other = ProviderSpec(
-        name="other", endpoints=(), default_base_url="https://example.com",
-        auth=MOTIVE.auth, quota=MOTIVE.quota,
-    )  # fmt: skip
-    provider = Provider(other, ProviderConfig())
-    start, end = WINDOW
-    assert fth_motive.fth_fetch_telemetry(provider, start, end, horizon=end) is None
-    batch: TelemetryBatch[Any] = TelemetryBatch(items=[])
-    assert fth_motive.fth_flatten_telemetry(provider=provider, batch=batch) is None
-
-
 def test_flatten_refuses_items_it_did_not_fetch(registry: Any) -> None:
-    provider = Provider(MOTIVE, ProviderConfig(), registry)
+    provider = Provider(MOTIVE, ProviderConfig.model_validate({"api_key": "k-1234"}), registry)
     with pytest.raises(TypeError, match="LocationHistory"):
         fth_motive.fth_flatten_telemetry(provider=provider, batch=TelemetryBatch(items=[]))
 

@@ -8,11 +8,11 @@ simulator of the API (:mod:`fth_samsara.simulator`). See the README for every de
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from fth_core.hookspecs import ProviderSpec, TelemetryBatch, hookimpl
+from fth_core.hookspecs import hookimpl
 from fth_core.provider import Provider
+from fth_core.spec import ProviderSpec, TelemetryBatch, Window
 from fth_samsara.endpoints import SAMSARA
 from fth_samsara.models import UnknownEnumValueWarning
 from fth_samsara.telemetry import SamsaraBatch, fetch_window, flatten
@@ -33,19 +33,13 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
 
 @hookimpl
 def fth_fetch_telemetry(
-    provider: Provider, start: datetime, end: datetime
-) -> Iterable[TelemetryBatch[SamsaraBatch]] | None:
-    if provider.name != SAMSARA.name:
-        return None
-    return fetch_window(provider, start, end)
+    provider: Provider, window: Window
+) -> Iterable[TelemetryBatch[SamsaraBatch]]:
+    return fetch_window(provider, window.start, window.end)
 
 
 @hookimpl
-def fth_flatten_telemetry(
-    provider: Provider, batch: TelemetryBatch[Any]
-) -> Mapping[str, Any] | None:
-    if provider.name != SAMSARA.name:
-        return None
+def fth_flatten_telemetry(provider: Provider, batch: TelemetryBatch[Any]) -> Mapping[str, Any]:
     if not isinstance(batch.items, SamsaraBatch):
         raise TypeError(
             f"samsara: cannot flatten {type(batch.items).__name__}; expected SamsaraBatch"

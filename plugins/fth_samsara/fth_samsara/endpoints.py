@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fth_core.auth import BearerAuth
 from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota
 from fth_core.pagination import CursorPagination, SweepPagination
+from fth_core.spec import ProviderSpec, Quota
 from fth_samsara.models import (
     Address,
     Driver,
@@ -230,7 +231,7 @@ SAMSARA = ProviderSpec(
     name=PROVIDER,
     endpoints=ENDPOINTS,
     default_base_url="https://api.samsara.com",
-    auth=AuthSpec("Authorization", "Bearer "),
+    auth=BearerAuth(),
     # 150 requests/s per token (200 per organisation). Endpoint tiers sit inside it.
     quota=Quota(requests_per_second=150.0, burst=20, max_concurrency=8),
     description="Samsara (api.samsara.com; EU accounts: base_url https://api.eu.samsara.com)",

@@ -61,7 +61,14 @@ from fth_core.schema import (
     enforce_telemetry_schema,
     split_quarantined,
 )
-from fth_core.sim import BadRecords, Fleet, SimRequest, SimResponse, SimulatedProvider, SimVehicle
+from fth_core.sim import (
+    BadRecords,
+    Fleet,
+    SimRequest,
+    SimResponse,
+    SimulatedProvider,
+    SimVehicle,
+)
 from fth_core.sim.bad_records import ENGINE_STATE, LATITUDE, TIMESTAMP, mix
 from fth_samsara.endpoints import (
     ASSIGNMENT_PAGE_ROWS,

@@ -51,7 +51,6 @@ import pyarrow.compute as pc
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import FthError, ResponseFormatError
-from fth_core.hookspecs import FetchFailure, TelemetryBatch
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
 from fth_core.schema import (
@@ -61,8 +60,18 @@ from fth_core.schema import (
     parse_timestamps,
     timestamp_reasons,
 )
+from fth_core.spec import FetchFailure, TelemetryBatch
 from fth_samsara.endpoints import TelemetryTypes
-from fth_samsara.join import ENGINE_STATE_NAMES, FOREVER, I8, I32, I64, Bools, Joined, join
+from fth_samsara.join import (
+    ENGINE_STATE_NAMES,
+    FOREVER,
+    I8,
+    I32,
+    I64,
+    Bools,
+    Joined,
+    join,
+)
 from fth_samsara.models import DriverVehicleAssignment
 from fth_samsara.settings import SamsaraSettings
 from fth_samsara.wire import (

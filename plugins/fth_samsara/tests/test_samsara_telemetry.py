@@ -291,13 +291,6 @@ def test_an_endpoint_tier_can_be_overridden_in_the_options(registry: EndpointReg
         SamsaraSettings(rate_limits={"bogus": 1})
 
 
-def test_hooks_answer_only_for_samsara() -> None:
-    other: Any = SimpleNamespace(name="motive")
-    assert fth_samsara.fth_fetch_telemetry(other, DAY, DAY) is None
-    batch: Any = SimpleNamespace(items=None)
-    assert fth_samsara.fth_flatten_telemetry(other, batch) is None
-
-
 def test_drivers_walk_returns_active_and_deactivated(
     simulation: Simulation, registry: EndpointRegistry
 ) -> None:

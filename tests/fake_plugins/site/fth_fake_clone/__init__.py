@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fth_core.auth import HeaderAuth
 from fth_core.endpoints import EndpointDefinition
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota, hookimpl
+from fth_core.hookspecs import hookimpl
+from fth_core.spec import ProviderSpec, Quota
 
 
 @hookimpl
@@ -16,7 +18,7 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
             name="fakefleet",
             endpoints=[endpoint],
             default_base_url="https://clone.invalid",
-            auth=AuthSpec("X-Api-Key"),
+            auth=HeaderAuth("X-Api-Key"),
             quota=Quota(requests_per_second=1),
         )
     ]

@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fth_core.auth import BearerAuth
 from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec
-from fth_core.hookspecs import AuthSpec, ProviderSpec, Quota, TelemetryBatch, hookimpl
+from fth_core.hookspecs import hookimpl
 from fth_core.pagination import CursorPagination
+from fth_core.spec import ProviderSpec, Quota, TelemetryBatch, Window
 
 NAME = "fakefleet"
 
@@ -72,7 +74,7 @@ def fth_register_providers() -> Sequence[ProviderSpec]:
             name=NAME,
             endpoints=ENDPOINTS,
             default_base_url="https://api.fakefleet.invalid",
-            auth=AuthSpec("Authorization", "Bearer "),
+            auth=BearerAuth(),
             quota=Quota(requests_per_second=50, burst=10, max_concurrency=4),
             description="Fake fleet for tests",
             settings=FakeFleetSettings,
@@ -86,18 +88,12 @@ def _batches(provider: Any, start: datetime) -> Iterator[TelemetryBatch[Any]]:
 
 
 @hookimpl
-def fth_fetch_telemetry(
-    provider: Any, start: datetime, end: datetime
-) -> Iterator[TelemetryBatch[Any]] | None:
-    if provider.name != NAME:
-        return None
-    return _batches(provider, start)
+def fth_fetch_telemetry(provider: Any, window: Window) -> Iterator[TelemetryBatch[Any]]:
+    return _batches(provider, window.start)
 
 
 @hookimpl
-def fth_flatten_telemetry(provider: Any, batch: TelemetryBatch[Any]) -> Mapping[str, Any] | None:
-    if provider.name != NAME:
-        return None
+def fth_flatten_telemetry(provider: Any, batch: TelemetryBatch[Any]) -> Mapping[str, Any]:
     return {
         "provider_vehicle_id": [vehicle.id for vehicle, _ in batch.items],
         "vin": [vehicle.vin for vehicle, _ in batch.items],
