@@ -55,7 +55,7 @@ class Sizes:
     a_vehicles: int = 200
     a_days: int = 7
     a_latency_ms: float = 100.0
-    b_vehicles: int = 105  # 1.0M GPS points over both providers
+    b_vehicles: int = 210  # 2.0M GPS points over both providers
     b_days: int = 7
     b_repeats: int = 5
     c_vehicles: int = 10

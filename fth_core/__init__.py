@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         TokenPagination,
     )
     from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline
+    from fth_core.plugins import Plugins
     from fth_core.provider import Provider, ProviderManager
     from fth_core.registry import EndpointRegistry
     from fth_core.schema import TELEMETRY_COLUMNS, TELEMETRY_SCHEMA, enforce_telemetry_schema
@@ -110,6 +111,7 @@ _EXPORTS = {
     "SeekPagination": "fth_core.pagination",
     "SweepPagination": "fth_core.pagination",
     "TokenPagination": "fth_core.pagination",
+    "Plugins": "fth_core.plugins",
     "PipelineError": "fth_core.pipeline",
     "RunSummary": "fth_core.pipeline",
     "TelemetryPipeline": "fth_core.pipeline",
@@ -155,6 +157,7 @@ __all__ = [
     "ParsedResponse",
     "PipelineError",
     "PluginConflictError",
+    "Plugins",
     "Provider",
     "ProviderConfig",
     "ProviderManager",

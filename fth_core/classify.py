@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
+import httpx
 import msgspec
 
 from fth_core.logs import redact
@@ -67,7 +68,8 @@ class Answer:
 
     def __init__(self, status: int, headers: Mapping[str, str], content: bytes) -> None:
         self.status = status
-        self.headers = headers
+        # Looked up in any case, as HTTP header names are.
+        self.headers = headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers)
         self.content = content
         self._json: Any = _UNREAD
 

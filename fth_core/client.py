@@ -40,7 +40,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
@@ -177,9 +177,11 @@ class TelemetryClient(Closing):
         self._login = auth.login_request(credentials) if auth is not None else None
         if self._login is not None and auth is not None:
             per_minute = getattr(auth, "logins_per_minute", 10.0)
-            self.governor.scopes.setdefault(LOGIN_SCOPE, TokenBucket(per_minute / 60.0, 1))
-        self._session: Session | None = None
-        self._generation = 0  # bumped by every login
+            # A few logins may go at once (a refresh soon after the first login); beyond
+            # that, the provider's limit per minute.
+            self.governor.scopes.setdefault(LOGIN_SCOPE, TokenBucket(per_minute / 60.0, 3))
+        # The session and its generation (bumped by every login), replaced together.
+        self._session: tuple[Session, int] | None = None
         self._session_lock = threading.Lock()
         if proxy is not None and urlsplit(proxy).password:
             register_secret(str(urlsplit(proxy).password))
@@ -297,11 +299,12 @@ class TelemetryClient(Closing):
             return request, self.base_url, 0
         if self._login is None:
             return self.auth.sign(request, self.credentials, None), self.base_url, 0
-        session, generation = self._session, self._generation
-        if session is None:
+        current = self._session
+        if current is None:
             self._log_in(stale=0)
-            session, generation = self._session, self._generation
-        assert session is not None
+            current = self._session
+            assert current is not None
+        session, generation = current
         base = session.base_url or self.base_url
         return self.auth.sign(request, self.credentials, session), base, generation
 
@@ -311,10 +314,11 @@ class TelemetryClient(Closing):
         assert self.auth is not None
         assert self._login is not None
         with self._session_lock:
-            if self._session is not None and self._generation != stale:
+            current = self._session
+            if current is not None and current[1] != stale:
                 return
             self._count("logins")
-            answer = self.send(self._login, signed=False)
+            answer = self.send(replace(self._login, scope=LOGIN_SCOPE), signed=False)
             where = f"{self.provider}: login ({self._login.describe()})"
             try:
                 session = self.auth.read_session(answer.json())
@@ -322,9 +326,9 @@ class TelemetryClient(Closing):
                 raise ResponseFormatError(f"{where} returned no session ({exc})") from None
             for secret in session.secrets:
                 register_secret(secret)
-            self._session = session
-            self._generation += 1
-            log.debug("%s: logged in (session %d)", self.provider, self._generation)
+            generation = (current[1] if current is not None else 0) + 1
+            self._session = (session, generation)
+            log.debug("%s: logged in (session %d)", self.provider, generation)
 
     # -- one attempt -----------------------------------------------------------------------
     def _attempt(
@@ -487,9 +491,12 @@ class TelemetryClient(Closing):
         typed: bool = True,
         headers: Mapping[str, str] | None = None,
         decoder: BodyDecoder | None = None,
+        start: PaginationState | None = None,
     ) -> Iterator[ParsedResponse]:
-        """Every page of ``endpoint`` in order, until its pagination says the walk is done."""
-        state: PaginationState | None = PaginationState()
+        """Every page of ``endpoint`` in order, until its pagination says the walk is done;
+        from ``start`` (a walk resumed from a stored token: ``PaginationState(cursor=…)``),
+        else from the first page."""
+        state: PaginationState | None = start or PaginationState()
         while state is not None:
             page = self.fetch(
                 endpoint, params, state, typed=typed, headers=headers, decoder=decoder

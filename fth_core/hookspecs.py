@@ -67,8 +67,11 @@ def fth_fetch_telemetry(provider: Provider, window: Window) -> Iterable[Telemetr
         persisted JSON state, to read and update in place (a feed version): the core stores
         it after the window's data, and only if the window is committed whole.
     :return: an iterable (typically a generator) of batches whose items, once flattened, hold
-        every record with a timestamp in the window and none outside it. Parts that could not
-        be fetched are named in the batches' ``failures``, never left out silently.
+        records with a timestamp in the window and none outside it: every record of the
+        window, or — for a plugin resuming a feed from ``state`` — every record of it not
+        already committed (the store merges a window's rows into what it holds, keeping
+        earlier rows, so a re-fetched window need not repeat them). Parts that could not be
+        fetched are named in the batches' ``failures``, never left out silently.
     """
     raise NotImplementedError
 

@@ -12,7 +12,8 @@ What it adds: an overall deadline per request (``request.extensions["deadline"]`
 each read, so a server that trickles a byte at a time cannot hold a run.
 
 Failures are raised as the httpx exceptions httpx's own transport raises for the same failure,
-so callers cannot tell the two apart.
+so callers cannot tell the two apart; that includes refusing the malformed response heads h11
+refuses, which ``http.client`` alone would let through (see :class:`_StrictResponse`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from urllib3.util.response import assert_header_parsing
 
 __all__ = ["DEADLINE_MESSAGE", "Urllib3Transport"]
 
+#: The message of the ``httpx.ReadTimeout`` raised when a request's overall deadline passes.
 DEADLINE_MESSAGE = "overall deadline of the request passed"
 # The most a body read asks for at once. http.client clips it to what is left of a body with a
 # Content-Length, so a body up to this size arrives in one piece: httpx then copies no pieces

@@ -392,6 +392,46 @@ def test_a_connection_cut_at_its_deadline_is_not_reused(
     assert server.connections == 2
 
 
+def test_every_failed_exchange_gives_its_connection_back_to_the_pool(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    """With room for one connection, a slot lost by any failure would make the next request
+    wait for the pool and fail with PoolTimeout."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+
+    def trickled(conn: socket.socket) -> None:
+        conn.sendall(head)
+        trickle(conn, b"x" * 100)
+
+    plays: list[Callable[[socket.socket], None]] = [
+        lambda conn: conn.sendall(head + b"x" * 10),  # cut short
+        lambda conn: conn.sendall(b"garbage\r\n\r\n"),
+        lambda conn: conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nX-Bad : header\r\n\r\n"),
+        trickled,  # cut at the deadline
+        lambda conn: conn.sendall(head + b"x" * 10),  # its response closed unread, below
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ]
+    remaining = iter(plays)
+
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        next(remaining)(conn)
+
+    server = scripted(script)
+    transport = Urllib3Transport(max_connections=1)
+    timeout = httpx.Timeout(5, pool=1)
+    with httpx.Client(transport=transport, trust_env=False, timeout=timeout) as client:
+        for _ in range(5):
+            with pytest.raises(httpx.TransportError) as caught:
+                client.get(server.url, extensions=deadline_in(0.5))
+            assert not isinstance(caught.value, httpx.PoolTimeout)
+        with client.stream("GET", server.url, extensions=deadline_in(5)) as response:
+            assert response.status_code == 200
+        assert client.get(server.url, extensions=deadline_in(5)).content == b"ok"
+    assert server.connections == len(plays)
+
+
 def test_a_deadline_already_passed_sends_nothing(
     scripted: Callable[..., ScriptedServer], client: httpx.Client
 ) -> None:
