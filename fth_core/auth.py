@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -32,6 +32,7 @@ __all__ = [
     "HeaderAuth",
     "Session",
     "SessionAuth",
+    "secret_fields",
     "secret_values",
 ]
 
@@ -61,13 +62,19 @@ class ApiKeyCredentials(Credentials):
         return key
 
 
+def secret_fields(model: type[BaseModel]) -> list[str]:
+    """The names of ``model``'s secret fields (typed ``SecretStr``, optional or not)."""
+    return [
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+    ]
+
+
 def secret_values(credentials: BaseModel) -> list[str]:
     """The values of ``credentials``' secret fields, for redaction."""
-    return [
-        value.get_secret_value()
-        for value in (getattr(credentials, name) for name in type(credentials).model_fields)
-        if isinstance(value, SecretStr)
-    ]
+    values = (getattr(credentials, name) for name in secret_fields(type(credentials)))
+    return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,10 @@ class Session:
 
 
 class Auth(ABC):
-    """A strategy. ``login_request`` is ``None`` for strategies without sessions."""
+    """A strategy. ``login_request`` is ``None`` for strategies without sessions;
+    ``logins_per_minute`` is the budget of those that have them."""
+
+    logins_per_minute: float = 10.0
 
     def login_request(self, credentials: Any) -> RequestSpec | None:
         """The login call, or ``None`` when requests need no session."""

@@ -280,7 +280,7 @@ def fetch(
 
 def _provider_from(config: Path, name: str) -> Provider:
     """The provider ``name`` as configured in ``config`` — or, with no config file, from its
-    defaults and the ``<NAME>_API_KEY`` environment variable."""
+    defaults and the ``<NAME>_<FIELD>`` environment variables (``MOTIVE_API_KEY``)."""
     registry = EndpointRegistry.from_plugins()
     loaded = load_config(config) if config.exists() else None
     if loaded is not None and name.lower() in loaded.providers:

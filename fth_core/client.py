@@ -72,8 +72,8 @@ from fth_core.errors import (
 )
 from fth_core.logs import get_logger, redact, register_secret
 from fth_core.pagination import PaginationState
-from fth_core.ratelimit import RateGovernor, TokenBucket
-from fth_core.transport import Urllib3Transport
+from fth_core.ratelimit import RateGovernor
+from fth_core.transport import DEADLINE_MESSAGE, Urllib3Transport
 
 __all__ = [
     "MAX_RETRY_AFTER_SECONDS",
@@ -176,10 +176,9 @@ class TelemetryClient(Closing):
         self._stats_lock = threading.Lock()  # many threads share one client
         self._login = auth.login_request(credentials) if auth is not None else None
         if self._login is not None and auth is not None:
-            per_minute = getattr(auth, "logins_per_minute", 10.0)
             # A few logins may go at once (a refresh soon after the first login); beyond
             # that, the provider's limit per minute.
-            self.governor.scopes.setdefault(LOGIN_SCOPE, TokenBucket(per_minute / 60.0, 3))
+            self.governor.add_scope(LOGIN_SCOPE, auth.logins_per_minute / 60.0, 3)
         # The session and its generation (bumped by every login), replaced together.
         self._session: tuple[Session, int] | None = None
         self._session_lock = threading.Lock()
@@ -348,7 +347,7 @@ class TelemetryClient(Closing):
                 answer = self._exchange(outgoing, base)
             except httpx.TimeoutException as exc:
                 reason = f"timed out ({type(exc).__name__})"
-                if "deadline" in str(exc):
+                if str(exc) == DEADLINE_MESSAGE:
                     reason = f"no whole answer within the request deadline of {self.deadline:g} s"
                 raise _Retryable(TransportError(self.provider, method, path, reason)) from None
             except httpx.DecodingError as exc:
@@ -423,10 +422,10 @@ class TelemetryClient(Closing):
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     self._too_large(request)
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("the request deadline passed", request=response.request)
+                if time.monotonic() > deadline:  # a transport that does not watch it (a proxy's)
+                    raise httpx.ReadTimeout(DEADLINE_MESSAGE, request=response.request)
                 chunks.append(chunk)
-        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        content = b"".join(chunks)  # one chunk: that very object, not a copy
         return Answer(response.status_code, response.headers, content)
 
     def _too_large(self, request: RequestSpec) -> None:

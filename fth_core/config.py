@@ -33,7 +33,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -58,6 +58,7 @@ __all__ = [
     "ProviderConfig",
     "RateLimitConfig",
     "StorageConfig",
+    "did_you_mean",
     "format_validation_error",
     "load_config",
     "parse_config",
@@ -426,8 +427,12 @@ def _model_at(parent: tuple[Any, ...], model: type[BaseModel]) -> type[BaseModel
 
 def _suggest(key: str, model: type[BaseModel] | None, parent: tuple[Any, ...]) -> str:
     target = _model_at(parent, model) if model is not None else None
-    known = list(target.model_fields) if target is not None else []
-    close = difflib.get_close_matches(key, known, n=1)
+    return did_you_mean(key, target.model_fields if target is not None else ())
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the known name closest to a mistyped ``key``, else ``""``."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 
 

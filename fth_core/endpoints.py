@@ -336,12 +336,9 @@ class EndpointDefinition:
                 pairs.extend((key, v) for v in value)
             else:
                 pairs.append((key, str(value)))
+        request = RequestSpec(self.method, path, tuple(pairs), (), draft.body, self.scope)
         # Per-request headers (e.g. Motive's per-vehicle X-Metric-Units) replace static ones.
-        merged = {k.lower(): (k, v) for k, v in self.headers.items()}
-        merged.update({k.lower(): (k, v) for k, v in (headers or {}).items()})
-        return RequestSpec(
-            self.method, path, tuple(pairs), tuple(merged.values()), draft.body, self.scope
-        )
+        return request.with_headers({**self.headers}).with_headers(headers or {})
 
     def extract_items(self, body: Any) -> list[Any]:
         """The raw items of a decoded page (unwrapped, ``null`` as empty): dicts, or whatever a

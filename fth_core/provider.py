@@ -19,7 +19,13 @@ from pydantic import BaseModel, ValidationError
 from fth_core.auth import Credentials, secret_values
 from fth_core.client import ClientStats, TelemetryClient
 from fth_core.closing import Closing
-from fth_core.config import FthConfig, ProviderConfig, format_validation_error, plain_message
+from fth_core.config import (
+    FthConfig,
+    ProviderConfig,
+    did_you_mean,
+    format_validation_error,
+    plain_message,
+)
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
 from fth_core.logs import register_secret
@@ -80,7 +86,7 @@ class Provider(Closing):
                 # Keys that are neither settings nor credentials are mistakes too: say so now.
                 known = {*ProviderConfig.model_fields, *spec.credentials.model_fields}
                 unknown = [
-                    f"providers.{spec.name}.{key}: unknown key{_hint(str(key), known)}"
+                    f"providers.{spec.name}.{key}: unknown key{did_you_mean(str(key), known)}"
                     for key in provider_config
                     if key not in known
                 ]
@@ -191,15 +197,10 @@ def _credentials(spec: ProviderSpec, config: ProviderConfig) -> Credentials | No
                 problems.append(f"{where}: no {what} (set it here or in {env_names[field]})")
             elif error["type"] == "extra_forbidden":
                 known = {*ProviderConfig.model_fields, *model.model_fields}
-                problems.append(f"{where}: unknown key{_hint(field, known)}")
+                problems.append(f"{where}: unknown key{did_you_mean(field, known)}")
             else:  # the value is a secret: the message never quotes it
                 problems.append(f"{where}: {plain_message(error)}")
         raise ConfigError(list(dict.fromkeys(problems))) from None
-
-
-def _hint(key: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _settings(spec: ProviderSpec, config: ProviderConfig) -> BaseModel | None:

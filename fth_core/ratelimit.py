@@ -69,6 +69,11 @@ class RateGovernor:
         self._scope_paused_until: dict[str, float] = {}
         self.wait_seconds = 0.0  # time spent waiting for tokens or pauses, summed over threads
 
+    def add_scope(self, name: str, requests_per_second: float, burst: int = 1) -> None:
+        """Declare scope ``name`` (kept as it is when already declared)."""
+        with self._lock:
+            self.scopes.setdefault(name, TokenBucket(requests_per_second, burst))
+
     def pause(self, seconds: float, scope: str | None = None) -> None:
         """Stop the requests of ``scope`` (a declared one), else all requests, for
         ``seconds`` from now (extends, never shortens, a pause)."""

@@ -98,7 +98,9 @@ def _provider_lines(spec: ProviderSpec) -> list[str]:
         for name, field in spec.credentials.model_fields.items()
     ]
     settings = _model_lines(ProviderConfig, 2, overrides)
-    return [header, *settings[:2], *credentials, *settings[2:]]
+    # After base_url (the settings before it are one line each): where a reader looks for them.
+    after = list(ProviderConfig.model_fields).index("base_url") + 1
+    return [header, *settings[:after], *credentials, *settings[after:]]
 
 
 def render_config(registry: EndpointRegistry, providers: Sequence[str] | None = None) -> str:

@@ -482,16 +482,14 @@ class DatasetStore:
     def set_watermark(
         self, provider: str, moment: datetime, plugin_state: dict[str, Any] | None = None
     ) -> None:
-        """Commit ``provider``'s watermark, with its plugin state (kept as it was when
-        ``None``). Called after the window's data is stored: data first, state last."""
+        """Commit ``provider``'s watermark with its plugin state (none: an empty one). Called
+        after the window's data is stored: data first, state last."""
         state = self.load_state()
-        providers = state.setdefault("providers", {})
-        kept = (providers.get(provider) or {}).get("state")
         entry: dict[str, Any] = {
             "watermark": moment.astimezone(UTC).isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
         }
-        if plugin_state is not None or kept:
-            entry["state"] = plugin_state if plugin_state is not None else kept
-        providers[provider] = entry
+        if plugin_state:
+            entry["state"] = plugin_state
+        state.setdefault("providers", {})[provider] = entry
         self.save_state(state)

@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from pydantic import SecretStr
 
+from fth_core.auth import secret_fields
 from fth_core.config import ProviderConfig
 from fth_core.endpoints import EndpointDefinition, ParamSpec
 from fth_core.errors import AuthError
@@ -92,11 +92,7 @@ def simulated_provider(
 
 def wrong_credentials(spec: ProviderSpec, simulation: Simulation) -> dict[str, str]:
     """The simulator's credentials with every secret field replaced by a wrong value."""
-    secret = {
-        name
-        for name, info in spec.credentials.model_fields.items()
-        if info.annotation is SecretStr or "SecretStr" in str(info.annotation)
-    }
+    secret = set(secret_fields(spec.credentials))
     given = simulation.simulator.credentials()
     return {k: f"wrong-{k}-0123456789" if k in secret else v for k, v in given.items()}
 

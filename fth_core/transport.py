@@ -26,7 +26,6 @@ import socket
 import ssl
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,7 +39,6 @@ from urllib3.exceptions import (
     EmptyPoolError,
     HeaderParsingError,
     HTTPError,
-    InsecureRequestWarning,
     LocationValueError,
     NewConnectionError,
     ProtocolError,
@@ -336,11 +334,9 @@ class Urllib3Transport(httpx.BaseTransport):
     """
 
     def __init__(self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 10) -> None:
+        # With verification off (asked for in so many words), urllib3 warns through the
+        # warnings module; the process's filters decide whether that shows, not this class.
         context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
-        if context.verify_mode == ssl.CERT_NONE:
-            # Asked for in so many words, as httpx's verify=False; httpx does not warn on every
-            # request, and urllib3 would.
-            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
         self._manager = urllib3.PoolManager(
             num_pools=16, maxsize=max_connections, block=True, ssl_context=context
         )

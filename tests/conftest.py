@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from loopback_support import Script, ScriptedServer
 
 from fth_core.client import TelemetryClient
 from fth_core.sim.server import SimServer
@@ -51,3 +53,17 @@ def connect() -> Iterator[Callable[..., TelemetryClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    """``scripted(script, tls=None)``: a started server, closed afterwards."""
+    servers: list[ScriptedServer] = []
+
+    def start(script: Script, tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        servers.append(ScriptedServer(script, tls))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

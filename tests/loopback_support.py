@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -224,3 +227,68 @@ class BreakWindow(SimulatorWrapper):
             "gps" in (request.arg("types") or "")
             and (request.arg("startTime") or "").startswith(self.day.isoformat())
         )
+
+
+# -- raw loopback servers, for misbehaviour an HTTP server library cannot produce -----------
+TRICKLE_PAUSE = 0.2  # between two bytes of a trickle
+
+Script = Callable[[socket.socket], None]
+
+
+class ScriptedServer:
+    """Accepts connections on 127.0.0.1 and plays ``script(connection)`` on each, over TLS when
+    given a server context. Records when a write first failed because the client had gone
+    (``gone_at``, a ``time.monotonic()``)."""
+
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
+        self.script = script
+        self.tls = tls
+        self.connections = 0
+        self.gone_at: float | None = None
+        self.done = threading.Event()  # set when a script has ended
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            with conn:
+                self.script(conn)
+        except OSError:  # the client went away mid-script
+            if self.gone_at is None:
+                self.gone_at = time.monotonic()
+        finally:
+            self.done.set()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def read_request(conn: socket.socket) -> None:
+    """Read up to the end of a request head (the tests' requests have no body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+
+
+def trickle(conn: socket.socket, data: bytes, most: int = 50) -> None:
+    """Send ``data`` a byte at a time, ``TRICKLE_PAUSE`` apart, at most ``most`` bytes (ten
+    seconds): a client that is not cut by then fails its test rather than hanging it."""
+    for byte in data[:most]:
+        conn.sendall(bytes([byte]))
+        time.sleep(TRICKLE_PAUSE)

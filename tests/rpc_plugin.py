@@ -192,7 +192,7 @@ def classify(answer: Answer) -> Outcome:
         name, message = _error_name(error)
         text = f"{name}: {message}" if message else name
         if name == "OverLimitException":
-            wait = parse_retry_after(_header(answer.headers, "retry-after"))
+            wait = parse_retry_after(answer.headers.get("retry-after"))
             return Outcome(Verdict.RATE_LIMITED, wait=wait, message=text)
         if name == "InvalidUserException":
             return Outcome(Verdict.SESSION_EXPIRED, message=text)
@@ -218,13 +218,6 @@ def _error_name(error: Any) -> tuple[str, str]:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 # -- endpoints ---------------------------------------------------------------------------------

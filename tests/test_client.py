@@ -7,15 +7,15 @@ import gzip
 import itertools
 import logging
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import certifi
 import pytest
+from loopback_support import ScriptedServer, read_request, trickle
 
 from fth_core.auth import ApiKeyCredentials, Auth, BearerAuth, HeaderAuth
 from fth_core.classify import Answer, Outcome, Verdict
@@ -425,82 +425,26 @@ def test_a_proxy_from_the_environment_is_used(
 
 
 # -- limits an unattended run needs, against hostile servers --------------------------------
-class _RawServer:
-    """A loopback server that answers every connection with ``answer(socket)``: for the
-    misbehaviours SimServer's HTTP framing cannot produce."""
-
-    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._answer = answer
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                self._answer(conn)
-            except OSError:
-                pass  # the client gave up: what these tests want
-
-    def close(self) -> None:
-        self._listener.close()
-
-
-@pytest.fixture
-def raw() -> Iterator[Callable[[Callable[[socket.socket], None]], _RawServer]]:
-    servers: list[_RawServer] = []
-
-    def make(answer: Callable[[socket.socket], None]) -> _RawServer:
-        servers.append(_RawServer(answer))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
-
-
-def _trickle(head: bytes, body: bytes) -> Callable[[socket.socket], None]:
-    def answer(conn: socket.socket) -> None:
-        for byte in head + body:
-            conn.sendall(bytes([byte]))
-            time.sleep(0.1)
-
-    return answer
-
-
 @pytest.mark.parametrize("where", ["head", "body"])
 def test_a_server_trickling_bytes_is_cut_at_the_request_deadline(
-    raw: Callable[..., _RawServer], connect: Connect, where: str
+    scripted: Callable[..., ScriptedServer], connect: Connect, where: str
 ) -> None:
     body = b'{"data": []}' * 50
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
     head += b"Content-Length: %d\r\n\r\n" % len(body)
-    # Each byte comes well within the read timeout: only the deadline can stop it.
-    server = raw(_trickle(head, body) if where == "head" else _body_trickle(head, body))
+
+    def script(conn: socket.socket) -> None:
+        read_request(conn)
+        if where == "body":
+            conn.sendall(head)
+        # Each byte comes well within the read timeout: only the deadline can stop it.
+        trickle(conn, head if where == "head" else body)
+
+    server = scripted(script)
     client = connect(server.url, timeout=(2.0, 2.0), deadline=1.0, max_retries=1)
     with pytest.raises(TransportError, match="within the request deadline of 1 s"):
         client.fetch(ITEMS)
     assert client.stats.requests == 2  # retried once, cut again
-
-
-def _body_trickle(head: bytes, body: bytes) -> Callable[[socket.socket], None]:
-    def answer(conn: socket.socket) -> None:
-        conn.sendall(head)
-        for byte in body:
-            conn.sendall(bytes([byte]))
-            time.sleep(0.1)
-
-    return answer
 
 
 def test_an_answer_over_the_size_cap_is_a_clear_error_not_a_memory_error(
@@ -515,15 +459,16 @@ def test_an_answer_over_the_size_cap_is_a_clear_error_not_a_memory_error(
 
 
 def test_a_chunked_answer_over_the_size_cap_is_cut_while_it_arrives(
-    raw: Callable[..., _RawServer], connect: Connect
+    scripted: Callable[..., ScriptedServer], connect: Connect
 ) -> None:
     def endless(conn: socket.socket) -> None:
+        read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"x" * 65536
         while True:  # no length announced, and no end: until the client hangs up
             conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
 
-    client = connect(raw(endless).url, max_response_bytes=100_000)
+    client = connect(scripted(endless).url, max_response_bytes=100_000)
     with pytest.raises(ResponseFormatError, match="answered more than"):
         client.fetch(ITEMS)
 

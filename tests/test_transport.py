@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import trustme
+from loopback_support import ScriptedServer, read_request, trickle
 
 from fth_core.transport import DEADLINE_MESSAGE, Urllib3Transport
 
@@ -29,7 +30,6 @@ DOCUMENT = {"vehicle_locations": [{"vehicle_id": n, "lat": 47.6, "lon": -122.3} 
 BODY = json.dumps(DOCUMENT).encode()
 DEADLINE = 1.0  # seconds, for the trickle tests
 SLACK = 1.5  # how long after its deadline an exchange may still hold the server
-TRICKLE_PAUSE = 0.2  # between two bytes of a trickle
 
 
 # -- well-behaved server -------------------------------------------------------------------------
@@ -129,81 +129,6 @@ def deadline_in(seconds: float) -> dict[str, float]:
 
 
 # -- hostile server ------------------------------------------------------------------------------
-
-Script = Callable[[socket.socket], None]
-
-
-class ScriptedServer:
-    """Accepts connections on 127.0.0.1 and plays ``script(connection)`` on each, over TLS when
-    given a server context. Records when a write first failed because the client had gone
-    (``gone_at``, a ``time.monotonic()``)."""
-
-    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
-        self.script = script
-        self.tls = tls
-        self.connections = 0
-        self.gone_at: float | None = None
-        self.done = threading.Event()  # set when a script has ended
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            if self.tls is not None:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            with conn:
-                self.script(conn)
-        except OSError:  # the client went away mid-script
-            if self.gone_at is None:
-                self.gone_at = time.monotonic()
-        finally:
-            self.done.set()
-
-    def close(self) -> None:
-        self._listener.close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[..., ScriptedServer]]:
-    """``scripted(script, tls=None)``: a started server, closed afterwards."""
-    servers: list[ScriptedServer] = []
-
-    def start(script: Script, tls: ssl.SSLContext | None = None) -> ScriptedServer:
-        servers.append(ScriptedServer(script, tls))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def read_request(conn: socket.socket) -> None:
-    """Read up to the end of a request head (the tests' requests have no body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        data += chunk
-
-
-def trickle(conn: socket.socket, data: bytes, most: int = 50) -> None:
-    """Send ``data`` a byte at a time, ``TRICKLE_PAUSE`` apart, at most ``most`` bytes (ten
-    seconds): a client that is not cut by then fails its test rather than hanging it."""
-    for byte in data[:most]:
-        conn.sendall(bytes([byte]))
-        time.sleep(TRICKLE_PAUSE)
 
 
 def default_client() -> httpx.Client:
