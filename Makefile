@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed-stamp
 # Editable installs are not byte-compiled, and with PYTHONDONTWRITEBYTECODE set (as on CI) every
 # fth process would compile them again (~0.15 s of CPU per start): compileall does it, after
 # install and again before measuring (sources edited since are compiled afresh, the rest kept).
-COMPILE := $(BIN)/python -m compileall -q fth_core plugins/fth_motive/fth_motive plugins/fth_samsara/fth_samsara
+COMPILE := $(BIN)/python -m compileall -q fth_core plugins/fth_motive/fth_motive plugins/fth_samsara/fth_samsara plugins/fth_geotab/fth_geotab
 
-$(STAMP): pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml constraints.txt
+$(STAMP): pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml plugins/fth_geotab/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e plugins/fth_motive -e plugins/fth_samsara
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e plugins/fth_motive -e plugins/fth_samsara -e plugins/fth_geotab
 	$(COMPILE)
 	touch $(STAMP)
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         OffsetPagination,
         PaginationState,
         SeekPagination,
+        SplitPagination,
         SweepPagination,
         TokenPagination,
     )
@@ -109,6 +110,7 @@ _EXPORTS = {
     "OffsetPagination": "fth_core.pagination",
     "PaginationState": "fth_core.pagination",
     "SeekPagination": "fth_core.pagination",
+    "SplitPagination": "fth_core.pagination",
     "SweepPagination": "fth_core.pagination",
     "TokenPagination": "fth_core.pagination",
     "Plugins": "fth_core.plugins",
@@ -170,6 +172,7 @@ __all__ = [
     "SeekPagination",
     "Session",
     "SessionAuth",
+    "SplitPagination",
     "SweepPagination",
     "TelemetryBatch",
     "TelemetryClient",

@@ -544,7 +544,8 @@ def demo(
     with launch_simulators(registry, vehicles=vehicles) as sims:
         if not sims:
             raise FthError(
-                "no installed provider ships a simulator: pip install fth-motive fth-samsara"
+                "no installed provider ships a simulator: "
+                "pip install fth-motive fth-samsara fth-geotab"
             )
         out.mkdir(parents=True, exist_ok=True)
         config_path = out / "fth.yaml"

@@ -384,6 +384,8 @@ class EndpointDefinition:
         next_state = None
         if self.pagination is not None:
             next_state = self.pagination.advance(body, state or PaginationState(), raw)
+            if next_state is not None and next_state.supersedes:
+                items = []  # a truncated answer, asked again in parts
         return ParsedResponse(items=items, next_state=next_state, body=body)
 
     def describe(self) -> dict[str, Any]:

@@ -11,6 +11,9 @@
   in the query or the JSON body (Geotab's ``Get`` with ``sort.offset``); a short page ends it.
 * :class:`TokenPagination` — a token read from the answer goes into the next request (a feed's
   ``toVersion`` → ``fromVersion``); a short page ends it.
+* :class:`SplitPagination` — for searches that cap their answer silently and cannot be paged
+  (Geotab's ``Get`` of records in a time range): an answer as long as the cap is not taken, and
+  its range is asked again in two halves, until every answer is shorter than the cap.
 
 A style never performs I/O: it writes its parameters into a :class:`RequestDraft` (query or
 body) and reads the next state from a decoded body and its items, so it is tested without a
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, Final, Protocol
 
@@ -38,6 +42,7 @@ __all__ = [
     "PaginationState",
     "RequestDraft",
     "SeekPagination",
+    "SplitPagination",
     "SweepPagination",
     "TokenPagination",
     "dig",
@@ -135,6 +140,15 @@ class RequestDraft:
             node = child
         node[last] = value
 
+    def get(self, target: str) -> Any:
+        """The value at ``target`` (as :meth:`put` takes it); :data:`MISSING` when absent."""
+        where, _, path = target.partition(".")
+        if where == "query" and path:
+            return self.query.get(path, MISSING)
+        if where != "body" or not path:
+            raise ValueError(f"{target!r}: a target is query.<name> or body.<path>")
+        return MISSING if self.body is None else dig(self.body, path)
+
 
 @dataclass(frozen=True)
 class PaginationState:
@@ -142,7 +156,8 @@ class PaginationState:
 
     ``page_no`` and ``page_size`` serve offset walks; ``cursor`` and ``seen_cursors`` the
     walks that carry a token from one answer to the next request (cursors, seek keys, feed
-    versions); ``pages_fetched`` guards every walk against running away.
+    versions); ``ranges`` the parts of a search still to ask (:class:`SplitPagination`);
+    ``pages_fetched`` guards every walk against running away.
     """
 
     page_no: int = 1
@@ -151,6 +166,8 @@ class PaginationState:
     seen_cursors: frozenset[str] = field(default_factory=frozenset)
     pages_fetched: int = 0
     sweep: int = 0  # SweepPagination: index of the listing being walked
+    ranges: tuple[str, ...] = ()  # SplitPagination: the parts still to ask, the current first
+    supersedes: bool = False  # the page just read is asked again in parts: drop its items
 
 
 class Pagination(Protocol):
@@ -353,3 +370,81 @@ class TokenPagination:
         if len(items) < self.limit:
             return None
         return _next_token(state, dig(body, self.token_from), self.token_from)
+
+
+_MS = timedelta(milliseconds=1)
+_SPLIT_DEPTH = 64  # halvings; a millisecond is reached long before (2**42 ms is 139 years)
+
+
+@dataclass(frozen=True)
+class SplitPagination:
+    """A search over an inclusive time range ``[from, to]`` whose answer the server cuts at
+    ``limit`` without saying so, and that offers no way to ask for the rest (Geotab's ``Get``
+    of LogRecords, StatusData or DriverChanges: at most 5,000, no sort to seek by).
+
+    ``limit`` goes to ``limit_at``; the range is read from the request's ``from_at`` and
+    ``to_at`` (ISO-8601 values the endpoint's parameters wrote; targets as in
+    :meth:`RequestDraft.put`). An answer with ``limit`` items or more may be truncated: its
+    items are not kept (the next state :attr:`~PaginationState.supersedes` the page) and its
+    range is asked again as two halves, ``[from, mid - 1 ms]`` and ``[mid, to]`` (split at a
+    millisecond, so that no record is asked twice). An answer shorter than ``limit`` is
+    complete, so ``limit`` must not exceed what the server returns at most. More than
+    ``limit`` records at one same millisecond cannot be split: the walk ends with
+    :class:`PaginationError`.
+
+    Parts are named by their path of halvings from the whole range (``"01"``: the second half
+    of the first half), so the state holds no times.
+    """
+
+    limit: int
+    limit_at: str
+    from_at: str
+    to_at: str
+
+    def apply(self, state: PaginationState, request: RequestDraft) -> None:
+        request.put(self.limit_at, self.limit)
+        low, high = self._range(request)
+        for half in state.ranges[0] if state.ranges else "":
+            if low == high:
+                raise PaginationError(
+                    f"more than {self.limit} records at {_iso(low)}: the search cannot be split"
+                )
+            middle = low + ((high - low) // _MS + 1) // 2 * _MS
+            low, high = (low, middle - _MS) if half == "0" else (middle, high)
+        request.put(self.from_at, _iso(low))
+        request.put(self.to_at, _iso(high))
+
+    def advance(
+        self, body: Any, state: PaginationState, items: Sequence[Any]
+    ) -> PaginationState | None:
+        current, *rest = state.ranges or ("",)
+        if len(items) >= self.limit:
+            if len(current) >= _SPLIT_DEPTH:
+                raise PaginationError(f"split {_SPLIT_DEPTH} times and still full; stopping")
+            following = replace(state, ranges=(current + "0", current + "1", *rest))
+            return replace(following, supersedes=True, pages_fetched=state.pages_fetched + 1)
+        if not rest:
+            return None
+        return PaginationState(ranges=tuple(rest), pages_fetched=state.pages_fetched + 1)
+
+    def _range(self, request: RequestDraft) -> tuple[datetime, datetime]:
+        bounds = []
+        for target in (self.from_at, self.to_at):
+            value = request.get(target)
+            if not isinstance(value, str):
+                raise PaginationError(f"a split search needs {target.rsplit('.', 1)[-1]}")
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                raise PaginationError(f"{value!r} is not an ISO-8601 date-time") from None
+            if moment.tzinfo is None:
+                raise PaginationError(f"{value!r} has no time zone")
+            bounds.append(moment.astimezone(UTC))
+        low, high = bounds
+        if high < low:
+            raise PaginationError(f"the search ends ({_iso(high)}) before it starts ({_iso(low)})")
+        return low, high
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -347,17 +347,17 @@ def test_demo_writes_a_readable_dataset_and_prints_its_path_and_a_pandas_snippet
     assert f"pd.read_parquet({str(dataset)!r})" in result.stdout
     frame = pd.read_parquet(dataset)
     assert len(frame) > 0
-    assert set(frame["provider"].astype(str)) == {"motive", "samsara"}
+    assert set(frame["provider"].astype(str)) == {"geotab", "motive", "samsara"}
     assert frame.groupby("provider", observed=True)["provider_vehicle_id"].nunique().max() <= 3
 
 
 @dataclass
 class Simulating:
-    """A running ``fth simulate``: the process, the ``(base_url, api_key)`` it printed for each
+    """A running ``fth simulate``: the process, the base URL and credentials it printed for each
     provider, and its further output lines as ``reader`` reads them."""
 
     process: subprocess.Popen[str]
-    served: dict[str, tuple[str, str]]
+    served: dict[str, tuple[str, dict[str, str]]]
     lines: queue.Queue[str]
     reader: threading.Thread
 
@@ -384,14 +384,15 @@ def simulating(tmp_path: Path) -> Iterator[Simulating]:
     reader = threading.Thread(target=read_lines, daemon=True)
     reader.start()
     try:
-        served: dict[str, tuple[str, str]] = {}
+        served: dict[str, tuple[str, dict[str, str]]] = {}
         while True:
             line = lines.get(timeout=30)
             if line.startswith("Serving"):
                 break
-            match = re.fullmatch(r"(\w+): base_url=(\S+) api_key=(\S+)\n", line)
+            match = re.fullmatch(r"(\w+): base_url=(\S+)((?: \w+=\S+)+)\n", line)
             assert match, line
-            served[match[1]] = (match[2], match[3])
+            given = dict(pair.split("=", 1) for pair in match[3].split())
+            served[match[1]] = (match[2], given)
         yield Simulating(process, served, lines, reader)
     finally:
         if process.poll() is None:
@@ -417,19 +418,25 @@ def test_simulate_serves_the_printed_urls_and_keys_until_sigint_or_sigterm(
 ) -> None:
     with simulating(tmp_path) as sim:
         process, served = sim.process, sim.served
-        assert set(served) == {"motive", "samsara"}
+        assert set(served) == {"geotab", "motive", "samsara"}
         with httpx.Client(trust_env=False, timeout=10) as client:
-            url, key = served["motive"]
+            url, given = served["motive"]
             assert url.startswith("http://127.0.0.1:")
-            motive = client.get(f"{url}/v1/vehicles", headers={"X-Api-Key": key})
+            motive = client.get(f"{url}/v1/vehicles", headers={"X-Api-Key": given["api_key"]})
             assert motive.status_code == 200, motive.text
             assert len(motive.json()["vehicles"]) == 2
-            url, key = served["samsara"]
-            samsara = client.get(
-                f"{url}/fleet/vehicles", headers={"Authorization": f"Bearer {key}"}
-            )
+            url, given = served["samsara"]
+            bearer = {"Authorization": f"Bearer {given['api_key']}"}
+            samsara = client.get(f"{url}/fleet/vehicles", headers=bearer)
             assert samsara.status_code == 200, samsara.text
             assert len(samsara.json()["data"]) == 2
+            url, given = served["geotab"]
+            login = {"database": given["database"], "userName": given["username"]}
+            params = {**login, "password": given["password"]}
+            call = {"id": -1, "method": "Authenticate", "params": params}
+            session = client.post(f"{url}/apiv1", json=call).json()["result"]["credentials"]
+            call = {"method": "Get", "params": {"typeName": "Device", "credentials": session}}
+            assert len(client.post(f"{url}/apiv1", json=call).json()["result"]) == 2
         process.send_signal(stop)
         try:
             code = process.wait(timeout=10)
@@ -453,7 +460,7 @@ def test_a_simulator_queues_a_burst_of_connections_while_it_is_busy(tmp_path: Pa
     A client opening its pool at once (Motive: 10 in flight) must never meet that: with the
     simulator stopped, so that it accepts nothing, 64 connections still complete."""
     with simulating(tmp_path) as sim:
-        url, _key = sim.served["motive"]
+        url, _given = sim.served["motive"]
         address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
         sim.process.send_signal(signal.SIGSTOP)
         connections: list[socket.socket] = []

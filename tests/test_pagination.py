@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from fth_core.client import TelemetryClient
-from fth_core.endpoints import EndpointDefinition
+from fth_core.endpoints import EndpointDefinition, ParamKind, ParamSpec, parse_utc
 from fth_core.errors import PaginationError, ResponseFormatError
 from fth_core.pagination import (
     MISSING,
@@ -22,6 +23,7 @@ from fth_core.pagination import (
     PaginationState,
     RequestDraft,
     SeekPagination,
+    SplitPagination,
     SweepPagination,
     TokenPagination,
     lookup,
@@ -459,3 +461,105 @@ def test_a_sweep_walks_each_listing_to_its_end_as_one_walk(serve: Serve, connect
     assert [i["id"] for i in items] == ["a1", "a2", "a3", "r1"]
     asked = [(r.query["status"][0], r.query.get("after", [None])[0]) for r in server.requests()]
     assert asked == [("active", None), ("active", "1"), ("retired", None), ("retired", "1")]
+
+
+# -- split style: a silently capped search over a time range -----------------------------------
+SPLIT = SplitPagination(
+    limit=3,
+    limit_at="body.limit",
+    from_at="body.search.fromDate",
+    to_at="body.search.toDate",
+)
+SPLIT_ENDPOINT = EndpointDefinition(
+    "acme",
+    "records",
+    "/records",
+    "records in a time range, at most 3 an answer, silently",
+    method="POST",
+    params=(
+        ParamSpec("from_date", ParamKind.DATETIME, api_name="search.fromDate", location="body"),
+        ParamSpec("to_date", ParamKind.DATETIME, api_name="search.toDate", location="body"),
+    ),
+    pagination=SPLIT,
+    items_key="result",
+)
+
+
+def _draft(low: str, high: str) -> RequestDraft:
+    return RequestDraft(body={"search": {"fromDate": low, "toDate": high}})
+
+
+def test_split_asks_a_truncated_range_again_as_two_halves_that_do_not_overlap() -> None:
+    state = SPLIT.advance({}, PaginationState(), ITEM * 3)
+    assert state is not None
+    assert state.supersedes
+    assert state.ranges == ("0", "1")
+    halves = []
+    for part in state.ranges:
+        draft = _draft("2026-03-02T00:00:00Z", "2026-03-02T00:00:01Z")
+        SPLIT.apply(dataclasses.replace(state, ranges=(part,)), draft)
+        assert draft.body is not None
+        halves.append((draft.body["search"]["fromDate"], draft.body["search"]["toDate"]))
+    assert halves == [
+        ("2026-03-02T00:00:00.000Z", "2026-03-02T00:00:00.499Z"),
+        ("2026-03-02T00:00:00.500Z", "2026-03-02T00:00:01.000Z"),
+    ]
+
+
+def test_split_moves_to_the_next_part_after_a_complete_answer_and_ends_after_the_last() -> None:
+    state = SPLIT.advance({}, PaginationState(ranges=("0", "1")), ITEM * 2)
+    assert state == PaginationState(ranges=("1",), pages_fetched=1)
+    assert SPLIT.advance({}, PaginationState(ranges=("1",)), ITEM) is None
+
+
+def test_split_refuses_a_range_it_cannot_read_or_split() -> None:
+    with pytest.raises(PaginationError, match="needs toDate"):
+        SPLIT.apply(
+            PaginationState(), RequestDraft(body={"search": {"fromDate": "2026-03-02T00:00:00Z"}})
+        )
+    with pytest.raises(PaginationError, match=r"ends .* before it starts"):
+        SPLIT.apply(PaginationState(), _draft("2026-03-02T01:00:00Z", "2026-03-02T00:00:00Z"))
+    one_instant = _draft("2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z")
+    with pytest.raises(PaginationError, match=r"more than 3 records at 2026-03-02T00:00:00\.000Z"):
+        SPLIT.apply(PaginationState(ranges=("1",)), one_instant)
+
+
+def _capped_search(times_ms: list[int], cap: int) -> Any:
+    """A handler answering the records whose time (ms from 2026-03-02) lies in the inclusive
+    range asked, in no particular order, and at most ``cap`` of them, silently."""
+    origin = datetime(2026, 3, 2, tzinfo=UTC)
+
+    def handler(request: SimRequest) -> SimResponse:
+        search = request.json()["search"]
+        low, high = (parse_utc(search[key]) for key in ("fromDate", "toDate"))
+        found = [
+            {"id": n, "ms": ms}
+            for n, ms in enumerate(times_ms)
+            if low <= origin + timedelta(milliseconds=ms) <= high
+        ]
+        found.reverse()
+        return SimResponse.json(200, {"result": found[: min(cap, request.json()["limit"])]})
+
+    return handler
+
+
+def test_a_split_walk_returns_every_record_once_however_the_server_caps(
+    serve: Serve, connect: Connect
+) -> None:
+    times = [0, 1, 1, 2, 500, 999, 1000, 1000, 1001, 59_999, 60_000, 60_000]
+    server = serve(_capped_search(times, cap=3))
+    params = {"from_date": "2026-03-02T00:00:00Z", "to_date": "2026-03-02T00:01:00Z"}
+    items = connect(server).fetch_all(SPLIT_ENDPOINT, params)
+    assert sorted(item["id"] for item in items) == list(range(len(times)))
+    # The full answers were asked again in halves; none of their records came twice.
+    assert len(server.requests()) > 1
+
+
+def test_a_split_walk_stops_at_more_records_in_one_millisecond_than_the_cap(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve(_capped_search([5, 5, 5, 5], cap=3))
+    params = {"from_date": "2026-03-02T00:00:00Z", "to_date": "2026-03-02T00:00:01Z"}
+    with pytest.raises(PaginationError, match="cannot be split"):
+        connect(server).fetch_all(SPLIT_ENDPOINT, params)
+    assert len(server.requests()) <= 15  # about log2(1001 ms) halvings, then it stops

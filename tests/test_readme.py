@@ -21,8 +21,8 @@ def test_the_readme_has_examples_for_the_four_layers_and_the_pipeline() -> None:
     for layer in ("Layer 1", "Layer 2", "Layer 3", "Layer 4", "TelemetryPipeline"):
         assert layer in text
     assert text.split("```")[1].strip() == (
-        "sh\nmake demo    # set up, start the built-in Motive and Samsara simulators, run the "
-        "whole job\nmake test    # set up, then ruff, mypy (strict) and every test"
+        "sh\nmake demo    # set up, start the built-in Motive, Samsara and Geotab simulators, "
+        "run the job\nmake test    # set up, then ruff, mypy (strict) and every test"
     ), "the README leads with the two commands"
 
 

@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import FthError, ResponseFormatError
+from fth_core.join import FOREVER
 from fth_core.logs import get_logger
 from fth_core.provider import Provider
 from fth_core.schema import (
@@ -64,7 +65,6 @@ from fth_core.spec import FetchFailure, TelemetryBatch
 from fth_samsara.endpoints import TelemetryTypes
 from fth_samsara.join import (
     ENGINE_STATE_NAMES,
-    FOREVER,
     I8,
     I32,
     I64,
@@ -240,7 +240,7 @@ class EngineStateCodes:
 
 @dataclass(frozen=True)
 class Assignments:
-    """Driver assignments as columns; ``end`` is :data:`~fth_samsara.join.FOREVER` if ongoing."""
+    """Driver assignments as columns; ``end`` is :data:`~fth_core.join.FOREVER` if ongoing."""
 
     vehicle: I32
     start: I64

@@ -8,15 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fth_samsara.join import (
-    FOREVER,
-    METERS_PER_MILE,
-    NO_MATCH,
-    covering_interval,
-    join,
-    latest_at_or_before,
-    nearest_within,
-)
+from fth_core.join import FOREVER, NO_MATCH, covering_interval, latest_at_or_before, nearest_within
+from fth_samsara.join import METERS_PER_MILE, join
 from fth_samsara.telemetry import _StatsReader
 
 MIN = 60_000_000  # one minute in µs
