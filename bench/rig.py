@@ -50,13 +50,15 @@ class ServerQuota:
 
 @dataclass(frozen=True)
 class SimSpec:
-    provider: str  # "motive" or "samsara"
+    provider: str  # "motive", "samsara" or "geotab"
     vehicles: int
     seed: int
     as_of: datetime
     epoch: date = date(2026, 1, 1)
     latency_ms: float = 0.0
     quota: ServerQuota = ServerQuota()
+    # The limits a simulator enforces itself (Geotab's calls per minute and per method and type).
+    own_limits: bool = True
     # Answer a request seen before with the bytes of its first answer (see _replaying).
     replay: bool = False
 
@@ -66,8 +68,9 @@ class SimStats:
     """What one simulator served since its last reset, and what that cost it."""
 
     accepted: int
-    refused: int  # 429s, from its quotas
+    refused: int  # 429s from its quotas, and the simulator's own refusals (Geotab: in a 200)
     by_path: dict[str, int]  # accepted requests per path
+    by_call: dict[str, int]  # Geotab: accepted calls per (method, type), e.g. "Get.LogRecord"
     cpu_seconds: float
     peak_rss: int
 
@@ -78,6 +81,12 @@ def _simulator(spec: SimSpec) -> SimulatedProvider:
         from fth_motive.simulator import MotiveSimulator
 
         return MotiveSimulator(fleet, as_of=spec.as_of)
+    if spec.provider == "geotab":
+        from fth_geotab.simulator import GeotabSimulator
+        from fth_geotab.wire import LIMITS_PER_MINUTE
+
+        limits = LIMITS_PER_MINUTE if spec.own_limits else None
+        return GeotabSimulator(fleet, as_of=spec.as_of, limits=limits)
     from fth_samsara.simulator import SamsaraSimulator
 
     return SamsaraSimulator(fleet, as_of=spec.as_of)
@@ -103,6 +112,7 @@ def _replaying(simulator: SimulatedProvider) -> None:
             request.path,
             tuple(sorted((k, tuple(v)) for k, v in request.query.items())),
             tuple(sorted(request.headers.items())),
+            _call_without_session(request),
         )
         answer = answers.get(key)
         if answer is None:
@@ -110,6 +120,18 @@ def _replaying(simulator: SimulatedProvider) -> None:
         return answer
 
     simulator.handle = handle  # type: ignore[method-assign]
+
+
+def _call_without_session(request: SimRequest) -> str:
+    """A JSON-RPC body as replay's key: without the session, which differs from run to run."""
+    if not request.body:
+        return ""
+    call = request.json()
+    params = call.get("params") if isinstance(call, dict) else None
+    if isinstance(params, dict):
+        params = {k: v for k, v in params.items() if k != "credentials"}
+        call = {**call, "params": params}
+    return json.dumps(call, sort_keys=True)
 
 
 def _cpu_seconds() -> float:
@@ -133,7 +155,7 @@ def _serve(spec: SimSpec, conn: Connection) -> None:
     )
     cpu_base = _cpu_seconds()
     with server:
-        conn.send((server.base_url, simulator.api_key))
+        conn.send((server.base_url, simulator.credentials()))
         while True:
             command, *args = conn.recv()
             if command == "stop":
@@ -145,20 +167,32 @@ def _serve(spec: SimSpec, conn: Connection) -> None:
                 conn.send(table.num_rows)
             elif command == "reset":
                 server.clear_log()
+                for counter in _call_counters(simulator) or ():
+                    counter.clear()
                 cpu_base = _cpu_seconds()
                 conn.send(None)
             elif command == "stats":
                 log = server.requests()
                 accepted = Counter(r.path for r in log if r.status != 429)
+                calls, refusals = _call_counters(simulator) or (Counter(), Counter())
                 conn.send(
                     SimStats(
-                        accepted=sum(accepted.values()),
-                        refused=sum(1 for r in log if r.status == 429),
+                        accepted=sum(accepted.values()) - refusals.total(),
+                        refused=sum(1 for r in log if r.status == 429) + refusals.total(),
                         by_path=dict(accepted),
+                        by_call=dict(calls),
                         cpu_seconds=_cpu_seconds() - cpu_base,
                         peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                     )
                 )
+
+
+def _call_counters(simulator: SimulatedProvider) -> tuple[Counter[str], Counter[str]] | None:
+    """A Geotab simulator's accepted and refused calls by (method, type); ``None`` for others."""
+    calls, refused = getattr(simulator, "calls", None), getattr(simulator, "refused", None)
+    if isinstance(calls, Counter) and isinstance(refused, Counter):
+        return calls, refused
+    return None
 
 
 class Simulators(Closing):
@@ -168,7 +202,7 @@ class Simulators(Closing):
         self.specs = {spec.provider: spec for spec in specs}
         self._pipes: dict[str, Connection] = {}
         self._children: list[Any] = []
-        self.urls: dict[str, tuple[str, str]] = {}
+        self.urls: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __enter__(self) -> Self:
         spawn = multiprocessing.get_context("spawn")
@@ -218,8 +252,8 @@ class Simulators(Closing):
         """A config for these simulators (``providers`` adds per-provider settings)."""
         document = {
             "providers": {
-                name: {"base_url": url, "api_key": key, **(providers or {}).get(name, {})}
-                for name, (url, key) in self.urls.items()
+                name: {"base_url": url, **credentials, **(providers or {}).get(name, {})}
+                for name, (url, credentials) in self.urls.items()
             },
             "pipeline": dict(pipeline),
             "storage": {"parquet_path": str(dataset)},

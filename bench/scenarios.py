@@ -1,12 +1,12 @@
-"""The four benchmark scenarios of the pipeline, with their targets printed PASS/FAIL.
+"""The benchmark scenarios of the pipeline, with their targets printed PASS/FAIL.
 
 Run from the repository root with the plugins installed (``make bench`` does it)::
 
-    python bench/scenarios.py [A B C D] [--quick] [--results bench/results.json]
+    python bench/scenarios.py [A B C D E] [--quick] [--results bench/results.json]
 
-Every scenario runs the real ``fth run`` in a process of its own against the Motive and Samsara
+Every scenario runs the real ``fth run`` in a process of its own against the provider
 simulators, each in a process of its own (see :mod:`rig`), and checks the stored dataset
-against the simulators' ground truth.
+against the simulators' ground truth. A to D run Motive and Samsara; E runs Geotab.
 
 A. API-bound: latency and the providers' quotas on, enforced by the simulators. The floor of a
    provider is max(requests / allowed rate, requests x latency / concurrency), with the rate
@@ -15,6 +15,12 @@ A. API-bound: latency and the providers' quotas on, enforced by the simulators. 
 B. CPU-bound: no latency, no quotas. Target: >= 250,000 rows per CPU-second of the fth process.
 C. Incremental: a one-day run on 7 and on 365 days of history. Target: time ratio <= 1.2.
 D. Memory: 7-day and 90-day backfills. Target: peak RSS ratio <= 1.3.
+E. Geotab: 200 devices, 7 days, 100 ms latency, the simulator enforcing Geotab's own limits
+   per minute and per (method, type) — GetFeed 60, Get and GetCountOf 600, Authenticate 10 —
+   with OverLimitException. The floor is max over (method, type) of the whole minutes its
+   calls must wait, (ceil(calls / limit) - 1) x 60 s, and calls x latency / concurrency.
+   Target: wall <= 1.2 x floor with no row lost. Beside it, rows per CPU-second of each
+   provider alone (no latency, no quotas), for Motive, Samsara and Geotab side by side.
 
 ``--quick`` shrinks every scenario to a smoke run (CI runs it through ``make bench-quick``):
 it checks that each completes and stores exactly the ground truth, not the timings.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -43,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rig import Comparison, FthRun, ServerQuota, SimSpec, SimStats, Simulators, compare, run_fth
 
 from fth_core.store import DatasetStore
+from fth_geotab.wire import LIMITS_PER_MINUTE
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 MB = 1024 * 1024
@@ -63,6 +71,10 @@ class Sizes:
     c_repeats: int = 5
     d_vehicles: int = 20
     d_days: tuple[int, int] = (7, 90)
+    e_vehicles: int = 200
+    e_days: int = 7
+    e_cpu_vehicles: int = 100  # each provider alone, for rows per CPU-second
+    e_repeats: int = 3
 
 
 QUICK = Sizes(
@@ -77,6 +89,10 @@ QUICK = Sizes(
     c_repeats=1,
     d_vehicles=2,
     d_days=(2, 5),
+    e_vehicles=4,
+    e_days=2,
+    e_cpu_vehicles=2,
+    e_repeats=1,
 )
 
 
@@ -206,7 +222,14 @@ class Backfill:
 
 
 def _backfill(
-    tmp: Path, tag: str, vehicles: int, days: int, repeats: int = 1, *, replay: bool = False
+    tmp: Path,
+    tag: str,
+    vehicles: int,
+    days: int,
+    repeats: int = 1,
+    *,
+    replay: bool = False,
+    providers: tuple[tuple[str, int], ...] = (("motive", 21), ("samsara", 22)),
 ) -> Backfill:
     """``fth run`` of ``days`` from DAY0 on an empty dataset, no latency, no quotas; with
     ``repeats``, the run using the least CPU of that many (each on an empty dataset), since
@@ -216,8 +239,8 @@ def _backfill(
     :func:`rig._replaying`) after one more run first, in which they render every answer."""
     end = DAY0 + timedelta(days=days)
     specs = [
-        SimSpec(name, vehicles, seed, end + timedelta(days=3), replay=replay)
-        for name, seed in (("motive", 21), ("samsara", 22))
+        SimSpec(name, vehicles, seed, end + timedelta(days=3), own_limits=False, replay=replay)
+        for name, seed in providers
     ]
     with Simulators(specs) as sims:
         attempts = []
@@ -369,17 +392,77 @@ def scenario_d(sizes: Sizes, tmp: Path) -> Result:
     return _verdict(result, ratio <= 1.3, f"{long}-day / {short}-day peak RSS <= 1.3")
 
 
+# -- E ---------------------------------------------------------------------------------------
+GEOTAB_CONCURRENCY = 8  # the plugin's requests in flight
+
+
+def _geotab_floor(result: Result, served: SimStats, latency_ms: float) -> float:
+    """The least wall time Geotab's per-minute limits and the latency allow these calls."""
+    waits = []
+    for call, count in sorted(served.by_call.items()):
+        limit = LIMITS_PER_MINUTE[call.split(".")[0]]
+        waits.append((math.ceil(count / limit) - 1) * 60.0)
+        result.line(f"calls {call}", count)
+    latency_bound = served.accepted * latency_ms / 1000 / GEOTAB_CONCURRENCY
+    result.line("limits bound s", max(waits, default=0.0))
+    result.line("latency bound s", round(latency_bound, 2))
+    return max(*waits, latency_bound)
+
+
+def scenario_e(sizes: Sizes, tmp: Path) -> Result:
+    result = Result("E")
+    end = DAY0 + timedelta(days=sizes.e_days)
+    print(
+        f"E. Geotab: {sizes.e_vehicles} devices, {sizes.e_days} days, "
+        f"{sizes.a_latency_ms:g} ms latency, Geotab's own limits"
+    )
+    spec = SimSpec(
+        "geotab", sizes.e_vehicles, 13, end + timedelta(days=3), latency_ms=sizes.a_latency_ms
+    )
+    with Simulators([spec]) as sims:
+        config = sims.write_config(
+            tmp / "e.yaml", tmp / "e-dataset", default_start_date=DAY0.date().isoformat()
+        )
+        run = run_fth(config, "--end", end.isoformat())
+        served = sims.stats()["geotab"]
+        floor = _geotab_floor(result, served, sizes.a_latency_ms)
+        result.line("OverLimit answers", served.refused)
+        _simulator_cpu(result, {"geotab": served})
+        result.line("floor s", round(floor, 2))
+        result.line("wall s", round(run.wall_seconds, 2))
+        result.line("wall / floor", round(run.wall_seconds / floor, 3))
+        result.line("fth CPU s", round(run.cpu_seconds, 2))
+        comparison = compare(tmp / "e-dataset", sims.truth(DAY0, end, tmp))
+        _check(result, comparison, run)
+    for name, seed in (("motive", 31), ("samsara", 32), ("geotab", 33)):
+        alone = _backfill(
+            tmp,
+            f"e-{name}",
+            sizes.e_cpu_vehicles,
+            sizes.e_days,
+            sizes.e_repeats,
+            replay=True,
+            providers=((name, seed),),
+        )
+        rate = alone.comparison.stored / alone.kept.run.cpu_seconds
+        result.line(f"{name} alone: rows per CPU-second", round(rate))
+        result.exact = result.exact and alone.comparison.exact
+    passed = run.wall_seconds <= 1.2 * floor
+    return _verdict(result, passed, "wall <= 1.2 x floor (Geotab's limits), 0 rows lost")
+
+
 SCENARIOS: dict[str, Callable[[Sizes, Path], Result]] = {
     "A": scenario_a,
     "B": scenario_b,
     "C": scenario_c,
     "D": scenario_d,
+    "E": scenario_e,
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", metavar="A|B|C|D", help="default: all four")
+    parser.add_argument("scenarios", nargs="*", metavar="A|B|C|D|E", help="default: all")
     parser.add_argument("--quick", action="store_true", help="smoke sizes; checks correctness only")
     parser.add_argument("--results", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()

@@ -114,19 +114,25 @@ class RateGovernor:
         scope: str | None = None,
     ) -> Iterator[None]:
         """Hold one in-flight slot for the duration of a request, after waiting for the rate
-        (the provider's, the endpoint's tier and the request's scope)."""
+        (the provider's, the endpoint's tier and the request's scope).
+
+        A paused request waits out its pause before it takes an in-flight slot or a token: held
+        during the pause, either would stall the requests of other scopes too.
+        """
         scoped = self.scopes.get(scope) if scope is not None else None
-        with self._slots:
-            while True:
-                go = self.bucket.reserve(self._resume_at(scope))
-                if endpoint_key is not None and endpoint_rate is not None:
-                    go = max(go, self._endpoint_bucket(endpoint_key, endpoint_rate).reserve(go))
-                if scoped is not None:
-                    go = max(go, scoped.reserve(go))
-                self._sleep_until(go)
-                # A pause that began while we slept: wait it out, then re-reserve.
-                resume = self._resume_at(scope)
-                if resume <= time.monotonic():
-                    break
-                self._sleep_until(resume)
+        while True:
+            self._sleep_until(self._resume_at(scope))
+            self._slots.acquire()
+            go = self.bucket.reserve()
+            if endpoint_key is not None and endpoint_rate is not None:
+                go = max(go, self._endpoint_bucket(endpoint_key, endpoint_rate).reserve(go))
+            if scoped is not None:
+                go = max(go, scoped.reserve(go))
+            self._sleep_until(go)
+            if self._resume_at(scope) <= time.monotonic():
+                break
+            self._slots.release()  # a pause began while we waited: wait it out, then again
+        try:
             yield
+        finally:
+            self._slots.release()

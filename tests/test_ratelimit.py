@@ -76,6 +76,30 @@ def test_slot_waits_out_a_pause_and_counts_the_wait() -> None:
     assert governor.wait_seconds >= 0.29
 
 
+def test_a_paused_scope_holds_neither_a_slot_nor_a_token_from_the_other_scopes() -> None:
+    # One request in flight at most, a quota that refills slowly: a request waiting out its
+    # scope's pause while holding the slot, or a token reserved for when the pause ends, would
+    # make the other scope's request wait for the pause too.
+    governor = RateGovernor(1, burst=2, max_concurrency=1, scopes={"a": (100, 1), "b": (100, 1)})
+    governor.pause(0.5, scope="a")
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def paused() -> None:
+        waiting.set()
+        with governor.slot(scope="a"):
+            order.append("a")
+
+    thread = threading.Thread(target=paused)
+    thread.start()
+    waiting.wait()
+    time.sleep(0.05)  # let it reach its wait
+    with governor.slot(scope="b"):
+        order.append("b")
+    thread.join()
+    assert order == ["b", "a"]
+
+
 def test_slot_enforces_an_endpoint_tier_inside_the_provider_rate() -> None:
     governor = RateGovernor(1000, burst=1000)
     started = time.monotonic()

@@ -558,19 +558,12 @@ class GeotabSimulator(SimulatedProvider):
         refused, headers = self._admit(scope, method)
         if refused is not None:
             return refused
-        response = self._answer(method, params)
+        if method in _METHODS and method != "Authenticate" and not self._session_ok(params):
+            response = self._invalid_session()
+        else:
+            response = self.handle(request)
         response.headers.update(headers)
         return response
-
-    def _answer(self, method: str, params: dict[str, Any]) -> SimResponse:
-        if method not in _METHODS:
-            return _missing(method)
-        if method != "Authenticate" and not self._session_ok(params):
-            return self._invalid_session()
-        try:
-            return self._dispatch(method, params)
-        except _Reject as rejected:
-            return rejected.response
 
     def authorized(self, request: SimRequest) -> bool:
         call = request.json()
