@@ -29,7 +29,7 @@ from fth_core.config import (
 from fth_core.endpoints import EndpointDefinition
 from fth_core.errors import ConfigError, ProviderNotFoundError
 from fth_core.logs import register_secret
-from fth_core.ratelimit import RateGovernor
+from fth_core.ratelimit import RateGovernor, WindowBudget
 from fth_core.registry import EndpointRegistry
 from fth_core.spec import ProviderSpec, Quota
 
@@ -133,7 +133,7 @@ class Provider(Closing):
                         self.quota.requests_per_second,
                         self.quota.burst,
                         self.quota.max_concurrency,
-                        {n: (q.requests_per_second, q.burst) for n, q in spec.scopes.items()},
+                        {n: _scope_budget(q) for n, q in spec.scopes.items()},
                     ),
                     max_pages=self.config.max_pages,
                     user_agent=f"fth ({self.name})",
@@ -170,6 +170,12 @@ class Provider(Closing):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _scope_budget(quota: Quota) -> tuple[float, int] | WindowBudget:
+    if quota.window_seconds is not None:
+        return WindowBudget(quota.burst, quota.window_seconds)
+    return (quota.requests_per_second, quota.burst)
 
 
 def _credentials(spec: ProviderSpec, config: ProviderConfig) -> Credentials | None:

@@ -5,8 +5,9 @@
 * a token bucket (implemented as GCRA: each request reserves the next slot on a shared
   timeline, so N threads together never exceed ``rate`` after the initial ``burst``);
 * per-endpoint buckets for endpoint-specific tiers (Samsara: vehicles 25/s inside 150/s);
-* named scopes, each a bucket of its own inside the provider's (Geotab budgets each method
-  and entity type apart);
+* named scopes, each a budget of its own inside the provider's (Geotab budgets each method
+  and entity type apart) — a token bucket, or a :class:`WindowBudget` for a provider that
+  counts calls per window (Geotab: per minute);
 * a pause: a rate-limited answer stops every thread of the provider until the wait is over,
   since the quota it signals is shared, not per thread — or, for a request charged to a
   scope, every request of that scope;
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-__all__ = ["RateGovernor", "TokenBucket"]
+__all__ = ["RateGovernor", "TokenBucket", "WindowBudget"]
 
 
 class TokenBucket:
@@ -49,6 +51,34 @@ class TokenBucket:
             return go
 
 
+class WindowBudget:
+    """At most ``requests`` in any ``seconds``, thread-safe; :meth:`reserve` as
+    :class:`TokenBucket`'s.
+
+    For a provider that counts calls per window (Geotab: so many per minute). A token bucket
+    cannot match it: one whose burst plus a window's refill stays within the count makes a
+    short run wait for tokens the provider would have granted, and one that uses the whole
+    count at once exceeds it over the first window. Reservations are handed out in order, each
+    no earlier than ``seconds`` after the one ``requests`` places before it.
+    """
+
+    def __init__(self, requests: int, seconds: float) -> None:
+        if requests < 1 or seconds <= 0:
+            raise ValueError("requests must be ≥ 1 and seconds > 0")
+        self.requests = requests
+        self.seconds = seconds
+        self._times: deque[float] = deque(maxlen=requests)
+        self._lock = threading.Lock()
+
+    def reserve(self, not_before: float = 0.0) -> float:
+        with self._lock:
+            go = max(time.monotonic(), not_before, self._times[-1] if self._times else 0.0)
+            if len(self._times) == self.requests:
+                go = max(go, self._times[0] + self.seconds)
+            self._times.append(go)
+            return go
+
+
 class RateGovernor:
     """The shared request budget of one provider (see module doc)."""
 
@@ -57,13 +87,16 @@ class RateGovernor:
         requests_per_second: float,
         burst: int = 1,
         max_concurrency: int = 4,
-        scopes: Mapping[str, tuple[float, int]] | None = None,
+        scopes: Mapping[str, tuple[float, int] | WindowBudget] | None = None,
     ):
         self.bucket = TokenBucket(requests_per_second, burst)
         self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._endpoint_buckets: dict[str, TokenBucket] = {}
-        self.scopes = {name: TokenBucket(*rate) for name, rate in (scopes or {}).items()}
+        self.scopes: dict[str, TokenBucket | WindowBudget] = {
+            name: budget if isinstance(budget, WindowBudget) else TokenBucket(*budget)
+            for name, budget in (scopes or {}).items()
+        }
         self._lock = threading.Lock()
         self._paused_until = 0.0
         self._scope_paused_until: dict[str, float] = {}

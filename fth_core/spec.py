@@ -33,12 +33,20 @@ class Quota:
     """A request budget; config may override the provider's figures.
 
     ``requests_per_second`` and ``burst`` feed a token bucket shared by every thread of a run;
-    ``max_concurrency`` bounds requests in flight (for a provider's main quota only).
+    ``max_concurrency`` bounds requests in flight (for a provider's main quota only). A scope
+    whose provider counts calls per window instead (Geotab: per minute) says so with
+    :meth:`per_window`: then at most ``burst`` requests go in any ``window_seconds``.
     """
 
     requests_per_second: float
     burst: int = 1
     max_concurrency: int = 4
+    window_seconds: float | None = None
+
+    @classmethod
+    def per_window(cls, requests: int, seconds: float = 60.0) -> Quota:
+        """At most ``requests`` in any ``seconds`` (for a scope)."""
+        return cls(requests / seconds, requests, window_seconds=seconds)
 
 
 @dataclass(frozen=True)

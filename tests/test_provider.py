@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from fth_core.errors import (
 from fth_core.logs import get_logger
 from fth_core.plugins import Plugins
 from fth_core.provider import Provider, ProviderManager
+from fth_core.ratelimit import TokenBucket, WindowBudget
 from fth_core.registry import EndpointRegistry
 from fth_core.schema import TELEMETRY_SCHEMA
 from fth_core.sim.server import SimServer
@@ -205,6 +207,17 @@ def test_config_overrides_the_plugin_quota_and_base_url(registry: EndpointRegist
     assert tuned.name == "fakefleet"
     assert tuned.base_url == "http://127.0.0.1:9"
     assert tuned.quota == Quota(requests_per_second=7, burst=10, max_concurrency=2)
+
+
+def test_a_scope_counted_per_window_gets_a_window_budget_and_the_others_a_bucket() -> None:
+    spec = replace(OTHER, scopes={"per_minute": Quota.per_window(600), "tier": Quota(5, burst=2)})
+    with Provider(spec, ProviderConfig(api_key="k-1234")) as provider:
+        scopes = provider.client().governor.scopes
+        minute = scopes["per_minute"]
+        assert isinstance(minute, WindowBudget)
+        assert (minute.requests, minute.seconds) == (600, 60.0)
+        assert isinstance(scopes["tier"], TokenBucket)
+        assert (scopes["tier"].rate, scopes["tier"].burst) == (5, 2)
 
 
 def test_from_config_reports_a_bad_mapping_with_its_yaml_path(registry: EndpointRegistry) -> None:

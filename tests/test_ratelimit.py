@@ -14,7 +14,7 @@ import pytest
 
 from fth_core.client import TelemetryClient
 from fth_core.endpoints import EndpointDefinition
-from fth_core.ratelimit import RateGovernor, TokenBucket
+from fth_core.ratelimit import RateGovernor, TokenBucket, WindowBudget
 from fth_core.sim.server import Fault, SimServer
 from fth_core.sim.wire import SimRequest, SimResponse
 
@@ -56,6 +56,30 @@ def test_token_bucket_shared_by_threads_hands_out_distinct_evenly_spaced_slots()
     steps = [b - a for a, b in itertools.pairwise(slots)]
     assert min(steps) == pytest.approx(0.01, abs=1e-6)
     assert slots[-1] - slots[0] == pytest.approx(1.99, abs=0.01)
+
+
+def test_a_window_budget_grants_its_whole_count_at_once_then_one_per_expiry() -> None:
+    budget = WindowBudget(3, 60.0)
+    first = [budget.reserve() for _ in range(3)]
+    assert max(first) - min(first) < 1.0, "the whole count goes at once"
+    fourth, fifth = budget.reserve(), budget.reserve()
+    assert fourth == pytest.approx(first[0] + 60.0)
+    assert fifth == pytest.approx(first[1] + 60.0)
+
+
+def test_a_window_budget_never_grants_more_than_its_count_in_any_window() -> None:
+    budget = WindowBudget(5, 10.0)
+    with ThreadPoolExecutor(8) as pool:
+        times = sorted(pool.map(lambda _: budget.reserve(), range(23)))
+    for i in range(len(times) - 5):
+        assert times[i + 5] - times[i] >= 10.0 - 1e-9
+
+
+def test_a_window_budget_refuses_an_empty_count_or_window() -> None:
+    with pytest.raises(ValueError, match="requests must be"):
+        WindowBudget(0, 60)
+    with pytest.raises(ValueError, match="seconds > 0"):
+        WindowBudget(1, 0)
 
 
 # -- RateGovernor on its own ----------------------------------------------------------------

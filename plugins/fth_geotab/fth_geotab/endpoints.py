@@ -182,11 +182,6 @@ def _simulator(fleet: Fleet) -> SimulatedProvider:
     return GeotabSimulator(fleet)
 
 
-def _budget(per_minute: int) -> Quota:
-    """A bucket that can never exceed ``per_minute`` calls in any minute: burst + 60 x rate."""
-    return Quota(requests_per_second=per_minute / 120, burst=per_minute // 2)
-
-
 GEOTAB = ProviderSpec(
     name=NAME,
     endpoints=(DEVICES, USERS, LOG_RECORDS, STATUS_DATA, DRIVER_CHANGES, TRIPS),
@@ -198,7 +193,7 @@ GEOTAB = ProviderSpec(
     # total and the concurrency.
     quota=Quota(requests_per_second=50, burst=50, max_concurrency=8),
     scopes={
-        scope(method, type_name): _budget(LIMITS_PER_MINUTE[method])
+        scope(method, type_name): Quota.per_window(LIMITS_PER_MINUTE[method])
         for method in ("Get", "GetCountOf", "GetFeed")
         for type_name in (*_ROSTER_TYPES, *RECORD_TYPES)
     },

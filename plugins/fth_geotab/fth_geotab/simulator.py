@@ -1261,26 +1261,31 @@ class GeotabSimulator(SimulatedProvider):
         self, type_name: str, search: _Search, limit: int | None
     ) -> tuple[list[_Block], int]:
         """The records of the search's range (up to ``limit``), device by device, and their
-        number."""
+        number. Each day's block is filtered at once (a fleet-wide search holds every device),
+        then the days are merged in device order: a device's days follow each other."""
+        ranks: list[I64] = []
         parts: list[_Block] = []
-        total = 0
-        for rank in search.ranks.tolist():
-            for day in self._days(search.low, search.high):
-                block = self._get_block(type_name, day)
-                base = (rank << _KEY_SHIFT) - day * _DAY_US
-                first = int(np.searchsorted(block.key, base + max(search.low, day * _DAY_US)))
-                last = (rank << _KEY_SHIFT) + min(search.high - day * _DAY_US, _DAY_US - 1)
-                stop = int(np.searchsorted(block.key, last, "right"))
-                if stop <= first:
-                    continue
-                rows = self._visible(block, np.arange(first, stop), search.kind)
-                if limit is not None:
-                    rows = rows[: limit - total]
-                total += len(rows)
-                if limit is not None and len(rows):
-                    parts.append(block.take(rows))
-                if limit is not None and total >= limit:
-                    return parts, total
+        now = self._now_us()
+        for day in self._days(search.low, search.high):
+            block = self._get_block(type_name, day)
+            keep = (block.time >= search.low) & (block.time <= search.high)
+            keep &= block.available <= now
+            if search.kind is not None:
+                keep &= block.kind == search.kind
+            rank = block.key >> _KEY_SHIFT
+            if len(search.ranks) < len(self._order):
+                keep &= np.isin(rank, search.ranks)
+            rows = np.flatnonzero(keep)
+            if len(rows):
+                ranks.append(rank[rows])
+                parts.append(block.take(rows))
+        total = sum(len(part) for part in parts)
+        if len(parts) > 1:
+            merged = _concat(type_name, parts)
+            parts = [merged.take(np.argsort(np.concatenate(ranks), kind="stable"))]
+        if limit is not None and total > limit:
+            parts = [parts[0].take(np.arange(limit))]
+            total = limit
         return parts, total
 
     def _neighbour(

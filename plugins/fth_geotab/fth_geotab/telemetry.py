@@ -28,6 +28,7 @@ device or a readable time are no row: they are dropped, with a log line.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ F64 = npt.NDArray[np.float64]
 
 _MS = timedelta(milliseconds=1)
 _RUN_ROSTER = f"{NAME}.roster"
+_RUN_NEXT = f"{NAME}.next"
 ENGINE_STATE_NAMES = ("On", "Off", "Idle")  # codes 0, 1, 2; -1 = null
 _ON, _OFF, _IDLE = 0, 1, 2
 
@@ -273,12 +275,30 @@ def _readings(
     return vehicle.astype(np.int32), times[keep], [value(r) for r in kept]
 
 
-def fetch_window(provider: Provider, window: Window) -> Iterator[TelemetryBatch[GeotabBatch]]:
-    """Fetch ``[window.start, window.end)`` and yield it in batches of whole vehicles."""
-    settings = provider.settings if isinstance(provider.settings, GeotabSettings) else None
-    settings = settings or GeotabSettings()
+@dataclass(frozen=True)
+class _Found:
+    """The records of one window's four searches."""
+
+    points: list[LogRecord]
+    ignition: list[StatusData]
+    odometer: list[StatusData]
+    changes: list[DriverChange]
+
+
+@dataclass(frozen=True)
+class _Prefetch:
+    """The searches of the window after the current one, under way in the background."""
+
+    start: datetime
+    end: datetime
+    found: Future[_Found]
+
+
+def _searches(
+    provider: Provider, settings: GeotabSettings, start: datetime, end: datetime
+) -> _Found:
+    """Run the window's four searches: counts first, then every slice, in parallel."""
     client = provider.client()
-    start, end = window.start, window.end
     last = end - _MS
     now = datetime.now(UTC)
     margin, tolerance = settings.status_margin, settings.odometer_tolerance
@@ -317,13 +337,62 @@ def fetch_window(provider: Provider, window: Window) -> Iterator[TelemetryBatch[
                     for low, high in _slices(search, count.result(), settings.slice_records)
                 ]
             )
-        found = [
-            [item for part in search_parts for item in part.result()] for search_parts in parts
-        ]
-    points: list[LogRecord] = found[0]
-    ignition: list[StatusData] = found[1]
-    odometer: list[StatusData] = found[2]
-    changes: list[DriverChange] = found[3]
+        found = [[item for part in slices for item in part.result()] for slices in parts]
+    return _Found(*found)
+
+
+def _prefetch(
+    provider: Provider, settings: GeotabSettings, start: datetime, end: datetime
+) -> _Prefetch:
+    """Start the searches of ``[start, end)`` on a thread of their own."""
+    future: Future[_Found] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(_searches(provider, settings, start, end))
+            except BaseException as exc:  # handed to the window that asks for it
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"{NAME}-prefetch", daemon=True).start()
+    return _Prefetch(start, end, future)
+
+
+def _found(provider: Provider, settings: GeotabSettings, window: Window) -> _Found:
+    """The window's records: from the prefetch the previous window started, if it covers this
+    window and succeeded (a failed prefetch is asked again, in the open), else fetched now.
+    Then the next window's searches start, to overlap with this window's flatten and commit."""
+    start, end = window.start, window.end
+    pending = window.run.pop(_RUN_NEXT, None)
+    found = None
+    if isinstance(pending, _Prefetch) and (pending.start, pending.end) == (start, end):
+        try:
+            found = pending.found.result()
+        except FthError as exc:
+            log.debug("%s: the prefetch of [%s, %s) failed (%s): fetching it again", NAME,
+                      format_utc(start), format_utc(end), exc)  # fmt: skip
+    if found is None:
+        found = _searches(provider, settings, start, end)
+    if end < window.horizon:
+        following = min(end + (end - start), window.horizon)
+        window.run[_RUN_NEXT] = _prefetch(provider, settings, end, following)
+    return found
+
+
+def fetch_window(provider: Provider, window: Window) -> Iterator[TelemetryBatch[GeotabBatch]]:
+    """Fetch ``[window.start, window.end)`` and yield it in batches of whole vehicles."""
+    settings = provider.settings if isinstance(provider.settings, GeotabSettings) else None
+    settings = settings or GeotabSettings()
+    client = provider.client()
+    start, end = window.start, window.end
+    tolerance = settings.odometer_tolerance
+    found = _found(provider, settings, window)
+    points, ignition, odometer, changes = (
+        found.points,
+        found.ignition,
+        found.odometer,
+        found.changes,
+    )
 
     devices = _Codes()
     point_ids = [r.device.id if r.device is not None else None for r in points]
