@@ -23,7 +23,7 @@ import yaml
 from fth_core import __version__
 from fth_core.config import load_config, parse_config
 from fth_core.endpoints import parse_utc
-from fth_core.errors import ConfigError, FthError
+from fth_core.errors import AuthError, ConfigError, FthError
 from fth_core.logs import configure_logging, redact
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline, failed_window_line
 from fth_core.plugins import load_plugins
@@ -194,29 +194,33 @@ def config_check(
         sys.stdout.write(f"{config}: OK (providers enabled: {names})\n")
         if offline:
             return
-        failed = 0
+        errors = []
         for provider in enabled:
-            line = _probe(provider)
-            failed += line.startswith("FAILED")
+            line, error = _probe(provider)
+            errors += [error] if error is not None else []
             sys.stdout.write(f"{provider.name}: {line}\n")
-    if failed:
-        raise FthError(f"{failed} provider(s) failed the connection check")
+    refused = sum(isinstance(error, AuthError) for error in errors)
+    if refused:  # a mistake in the config, as much as a typo is
+        raise ConfigError(f"{refused} provider(s) refused the credentials")
+    if errors:
+        raise FthError(f"{len(errors)} provider(s) failed the connection check")
 
 
-def _probe(provider: Provider) -> str:
+def _probe(provider: Provider) -> tuple[str, FthError | None]:
     """One cheap request: the first page of the first endpoint that needs no parameters."""
     endpoint = next(
         (e for e in provider.spec.endpoints if not any(p.required for p in e.params)), None
     )
     if endpoint is None:
-        return "skipped (no endpoint without required parameters)"
+        return "skipped (no endpoint without required parameters)", None
     started = time.monotonic()
     try:
         provider.client().fetch(endpoint, typed=False)
     except FthError as exc:  # the line already starts with the provider's name
-        return f"FAILED {str(exc).removeprefix(f'{provider.name}: ')}"
+        return f"FAILED {str(exc).removeprefix(f'{provider.name}: ')}", exc
     elapsed = (time.monotonic() - started) * 1000
-    return f"reachable and authenticated ({endpoint.method} {endpoint.path} in {elapsed:.0f} ms)"
+    line = f"reachable and authenticated ({endpoint.method} {endpoint.path} in {elapsed:.0f} ms)"
+    return line, None
 
 
 @config_app.command("init")
@@ -530,6 +534,10 @@ def run(
 
 @app.command()
 def demo(
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", "-p", help="Only this provider (repeatable; default: all)."),
+    ] = None,
     vehicles: Annotated[int, typer.Option(min=1, max=500, help="Vehicles per provider.")] = 10,
     days: Annotated[int, typer.Option(min=1, max=60, help="Days of history to fetch.")] = 3,
     out: Annotated[Path, typer.Option(help="Folder for the config and dataset.")] = Path(
@@ -541,7 +549,7 @@ def demo(
 
     registry = EndpointRegistry.from_plugins()
     screen = console()
-    with launch_simulators(registry, vehicles=vehicles) as sims:
+    with launch_simulators(registry, provider, vehicles=vehicles) as sims:
         if not sims:
             raise FthError(
                 "no installed provider ships a simulator: "
@@ -591,7 +599,8 @@ def demo(
         "    print(df.groupby('provider', observed=True).size())\n"
         f"Or: fth status -c {config_path}   and   "
         f'fth query -c {config_path} "select provider, count(*) from telemetry group by 1"\n'
-        "Next, for real data: fth config init, set MOTIVE_API_KEY / SAMSARA_API_KEY, fth run.",
+        "Next, for real data: fth config init, set each provider's credentials (MOTIVE_API_KEY,"
+        " SAMSARA_API_KEY, GEOTAB_DATABASE / GEOTAB_USERNAME / GEOTAB_PASSWORD), fth run.",
         highlight=False,
     )
     raise typer.Exit(summary.exit_code)

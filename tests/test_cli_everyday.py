@@ -563,20 +563,20 @@ def test_config_check_probes_each_provider_and_reports_it_reachable_and_authenti
         assert [r.status for r in sims.server(provider).requests()] == [200]
 
 
-def test_config_check_with_a_wrong_key_fails_that_provider_with_401_and_never_prints_the_key(
+def test_config_check_with_a_wrong_key_fails_that_provider_with_401_exit_2_and_hides_the_key(
     sims: Sims, tmp_path: Path
 ) -> None:
     config_path = write_config(
         tmp_path / "fth.yaml", sims, tmp_path / "ds", motive={"api_key": SECRET}
     )
     result = fth("--debug", "config", "check", "--config", str(config_path))
-    assert result.returncode == 1
+    assert result.returncode == 2, "refused credentials are a mistake in the config"
     lines = result.stdout.splitlines()
     [motive] = [line for line in lines if line.startswith("motive: ")]
     assert motive.startswith("motive: FAILED GET /v1/vehicles returned HTTP 401")
     assert any(line.startswith("samsara: reachable and authenticated") for line in lines)
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: 1 provider(s) failed the connection check"
+        "error: 1 provider(s) refused the credentials"
     )
     assert SECRET not in result.stdout + result.stderr
     assert SECRET[-8:] not in result.stdout + result.stderr

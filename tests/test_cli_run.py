@@ -351,6 +351,17 @@ def test_demo_writes_a_readable_dataset_and_prints_its_path_and_a_pandas_snippet
     assert frame.groupby("provider", observed=True)["provider_vehicle_id"].nunique().max() <= 3
 
 
+def test_demo_runs_only_the_providers_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = fth(
+        "demo", "-p", "geotab", "--vehicles", "2", "--days", "1", "--out", str(out), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_parquet(out / "dataset")
+    assert set(frame["provider"].astype(str)) == {"geotab"}
+    assert "simulator motive" not in result.stdout
+
+
 @dataclass
 class Simulating:
     """A running ``fth simulate``: the process, the base URL and credentials it printed for each

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -191,10 +190,30 @@ def test_the_next_run_picks_up_late_uploads_in_its_lookback(runs: Runs) -> None:
     assert_same_telemetry(runs.second_table, expected)
 
 
-def test_the_run_summary_counts_what_geotab_served(runs: Runs) -> None:
-    summary = json.loads(
-        fth("status", "--json", "--config", str(runs.folder / "fth.yaml"), cwd=runs.folder).stdout
-    )
-    text: Any = json.dumps(summary)
-    assert "geotab" in text
+def test_status_shows_the_geotab_watermark_and_never_the_password(runs: Runs) -> None:
+    status = fth("status", "--json", "--config", str(runs.folder / "fth.yaml"), cwd=runs.folder)
+    assert status.returncode == 0, status.stderr
+    text = json.dumps(json.loads(status.stdout))
+    assert SECOND_END.strftime("%Y-%m-%dT%H:%M") in text
     assert runs.simulator.password not in text
+    assert not any(session in text for session in runs.simulator.issued)
+
+
+def test_config_check_logs_in_and_wrong_credentials_are_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    simulator = GeotabSimulator(geotab_fleet(), as_of=FIRST_END)
+    with SimServer(simulator) as server:
+        config = write_config(tmp_path, simulator, server.base_url)
+        good = fth("config", "check", "--config", str(config), cwd=tmp_path)
+        assert good.returncode == 0, good.stderr
+        assert "geotab: reachable and authenticated (POST /apiv1 in " in good.stdout
+        document = yaml.safe_load(config.read_text())
+        document["providers"]["geotab"]["password"] = "Not-the-Pa55word-9c1e"
+        config.write_text(yaml.safe_dump(document))
+        bad = fth("config", "check", "--config", str(config), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: 1 provider(s) refused the credentials"
+    assert "geotab: FAILED POST /apiv1 failed: InvalidUserException: Incorrect login" in bad.stdout
+    assert "Pa55word" not in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr
