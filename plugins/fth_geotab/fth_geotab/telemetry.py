@@ -494,32 +494,35 @@ def flatten(batch: GeotabBatch) -> dict[str, Any]:
     """Unified columns of the batch's points (README "Units and joins")."""
     vehicle, time = batch.point_vehicle, batch.point_time
     timed = time >= 0
-    # The joins need a time: untimed points (set aside anyway) look up nothing.
-    lookup_time = np.where(timed, time, np.iinfo(np.int64).min)
+    n = len(time)
+    # Only points with a device and a time are joined; the others are set aside anyway.
+    rows = np.flatnonzero(timed & (vehicle >= 0))
+    at_vehicle, at_time = vehicle[rows], time[rows]
 
-    found = latest_at_or_before(vehicle, lookup_time, batch.ignition_vehicle, batch.ignition_time)
-    on = np.zeros(len(time), dtype=bool)
-    on[found >= 0] = batch.ignition_on[found[found >= 0]]
-    state = np.full(len(time), -1, dtype=np.int8)
+    found = latest_at_or_before(at_vehicle, at_time, batch.ignition_vehicle, batch.ignition_time)
+    known = found >= 0
+    on = np.zeros(len(rows), dtype=bool)
+    on[known] = batch.ignition_on[found[known]]
     speed = batch.speed_kmh
-    state[(found >= 0) & ~on] = _OFF
-    state[(found >= 0) & on & (speed > 0)] = _ON
-    state[(found >= 0) & on & (speed == 0)] = _IDLE
+    moving = speed[rows]
+    state = np.full(n, -1, dtype=np.int8)
+    state[rows[known & ~on]] = _OFF
+    state[rows[known & on & (moving > 0)]] = _ON
+    state[rows[known & on & (moving == 0)]] = _IDLE
 
     near = nearest_within(
-        vehicle, lookup_time, batch.odometer_vehicle, batch.odometer_time, batch.odometer_tolerance
+        at_vehicle, at_time, batch.odometer_vehicle, batch.odometer_time, batch.odometer_tolerance
     )
-    miles = np.full(len(time), np.nan)
-    miles[near >= 0] = batch.odometer_metres[near[near >= 0]] / METERS_PER_MILE
+    miles = np.full(n, np.nan)
+    miles[rows[near >= 0]] = batch.odometer_metres[near[near >= 0]] / METERS_PER_MILE
 
-    change = latest_at_or_before(vehicle, lookup_time, batch.change_vehicle, batch.change_time)
-    driver = np.full(len(time), NO_MATCH, dtype=np.int64)
-    driver[change >= 0] = batch.change_driver[change[change >= 0]]
+    change = latest_at_or_before(at_vehicle, at_time, batch.change_vehicle, batch.change_time)
+    driver = np.full(n, NO_MATCH, dtype=np.int64)
+    driver[rows[change >= 0]] = batch.change_driver[change[change >= 0]]
     driver_index = pa.array(driver, mask=driver < 0)
 
     vehicle_index = pa.array(vehicle.astype(np.int64), mask=vehicle < 0)
     engine_names = pa.array(ENGINE_STATE_NAMES, pa.string())
-    n = len(time)
     return {
         "provider_vehicle_id": batch.device_ids.take(vehicle_index),
         "vin": batch.vins.take(vehicle_index),
