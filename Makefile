@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUNTIME := $(VENV)/.runtime-stamp
 
 .PHONY: test lint typecheck pytest demo bench bench-quick bench-micro clean
 
@@ -11,11 +12,20 @@ STAMP := $(VENV)/.installed-stamp
 # install and again before measuring (sources edited since are compiled afresh, the rest kept).
 COMPILE := $(BIN)/python -m compileall -q fth_core plugins/fth_motive/fth_motive plugins/fth_samsara/fth_samsara plugins/fth_geotab/fth_geotab
 
-$(STAMP): pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml plugins/fth_geotab/pyproject.toml constraints.txt
+PACKAGES := -e ".[query]" -e plugins/fth_motive -e plugins/fth_samsara -e plugins/fth_geotab
+PROJECTS := pyproject.toml plugins/fth_motive/pyproject.toml plugins/fth_samsara/pyproject.toml plugins/fth_geotab/pyproject.toml constraints.txt
+
+# The runtime: fth (with DuckDB for `fth query`) and the three plugins, enough for `make demo`.
+$(RUNTIME): $(PROJECTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e plugins/fth_motive -e plugins/fth_samsara -e plugins/fth_geotab
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES)
 	$(COMPILE)
+	touch $(RUNTIME)
+
+# The runtime plus the dev tools (pytest, ruff, mypy, ...), for `make test` and the benchmarks.
+$(STAMP): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -30,7 +40,7 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest bench-quick
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/fth demo
 
 # The four scenarios of bench/scenarios.py (A: at the rate limit, B: CPU per row, C: incremental
