@@ -211,6 +211,10 @@ class TelemetryClient(Closing):
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     # -- one request, with retries ---------------------------------------------------------
     def send(
         self,

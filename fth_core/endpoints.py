@@ -231,6 +231,15 @@ class ParsedResponse:
     next_state: PaginationState | None
     body: Any = None
 
+    @property
+    def item_count(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_more(self) -> bool:
+        """Whether another page follows."""
+        return self.next_state is not None
+
 
 _PATH_FIELD = re.compile(r"{(\w+)}")
 _PATH_SPLIT = re.compile(r"({\w+})")

@@ -98,6 +98,14 @@ class Provider(Closing):
     def __repr__(self) -> str:
         return f"Provider(name={self.name!r}, base_url={self.base_url!r})"
 
+    def __iter__(self) -> Iterator[Any]:
+        # The seed's loop was `for name, provider in manager.enabled_providers()`: unpacking a
+        # provider lands here, and says what the loop is now.
+        raise TypeError(
+            "enabled_providers() returns providers, not (name, provider) pairs: write "
+            "`for provider in manager.enabled_providers():` and use provider.name"
+        )
+
     @property
     def name(self) -> str:
         return self.spec.name
@@ -110,9 +118,10 @@ class Provider(Closing):
         return self.registry.get(self.name, name)
 
     def client(self) -> TelemetryClient:
-        """The provider's one pooled client, created on first use."""
+        """The provider's one pooled client, created on first use — and again after a caller
+        closed it (``with provider.client() as client:`` closes it on leaving the block)."""
         with self._lock:
-            if self._client is None:
+            if self._client is None or self._client.closed:
                 spec = self.spec
                 self._client = TelemetryClient(
                     self.name,
@@ -269,6 +278,7 @@ class ProviderManager(Closing):
         return sorted(self._providers)
 
     def enabled_providers(self) -> list[Provider]:
+        """The enabled providers, by name (each knows its ``name``)."""
         return [p for _, p in sorted(self._providers.items()) if p.config.enabled]
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ the owning plugin alone (:meth:`EndpointRegistry.hook_for`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,11 @@ class EndpointRegistry:
             }
         self._plugin_keys = {k.lower(): v for k, v in plugin_keys.items()}
         self._callers: dict[tuple[str, str], pluggy.HookCaller] = {}
+
+    @classmethod
+    def instance(cls) -> EndpointRegistry:
+        """The process's registry of the installed plugins, built once (the seed's singleton)."""
+        return _installed_registry()
 
     @classmethod
     def from_plugins(cls, plugins: Plugins | None = None) -> EndpointRegistry:
@@ -148,3 +154,8 @@ class EndpointRegistry:
             },
             "endpoints": [e.describe() for e in self.list_endpoints(provider)],
         }
+
+
+@functools.cache
+def _installed_registry() -> EndpointRegistry:
+    return EndpointRegistry.from_plugins()
