@@ -387,25 +387,16 @@ def fetch_window(provider: Provider, window: Window) -> Iterator[TelemetryBatch[
     start, end = window.start, window.end
     tolerance = settings.odometer_tolerance
     found = _found(provider, settings, window)
-    points, ignition, odometer, changes = (
-        found.points,
-        found.ignition,
-        found.odometer,
-        found.changes,
-    )
+    points = found.points
 
     devices = _Codes()
     point_ids = [r.device.id if r.device is not None else None for r in points]
     point_vehicle = np.array([-1 if d is None else devices.code(d) for d in point_ids], np.int32)
-    ig_vehicle, ig_time, ig_value = _readings(
-        ignition, devices, lambda r: r.data, "ignition readings"
-    )
-    od_vehicle, od_time, od_value = _readings(
-        odometer, devices, lambda r: r.data, "odometer readings"
-    )
+    ig_vehicle, ig_time, ig_value = _readings(found.ignition, devices, _data, "ignition readings")
+    od_vehicle, od_time, od_value = _readings(found.odometer, devices, _data, "odometer readings")
     drivers = _Codes()
     ch_vehicle, ch_time, ch_value = _readings(
-        changes,
+        found.changes,
         devices,
         lambda r: -1 if (who := driver_id(r.driver)) is None else drivers.code(who),
         "driver changes",
