@@ -7,12 +7,17 @@ debug logs. Secrets never reach the output: config reprs mask keys and logs are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,17 +26,17 @@ import typer
 import yaml
 
 from fth_core import __version__
-from fth_core.config import load_config, parse_config
+from fth_core.config import FthConfig, load_config, parse_config
 from fth_core.endpoints import parse_utc
 from fth_core.errors import AuthError, ConfigError, FthError
-from fth_core.logs import configure_logging, redact
+from fth_core.logs import configure_logging, get_logger, redact, register_secret
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline, failed_window_line
 from fth_core.plugins import load_plugins
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
-from fth_core.report import RunProgress, console, human_bytes, print_summary, table
+from fth_core.report import RunProgress, console, final_line, human_bytes, print_summary, table
 from fth_core.scaffold import render_config
-from fth_core.store import DatasetStore
+from fth_core.store import RUNS_KEPT, DatasetStore
 
 __all__ = ["app", "console_main", "main"]
 
@@ -44,12 +49,23 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check and scaffold configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+state_app = typer.Typer(
+    help="Show or change the dataset's state: watermarks and plugin state.", no_args_is_help=True
+)
+app.add_typer(state_app, name="state")
 
 _state = {"debug": False}
 
 
 class QueryError(FthError):
     """The SQL given to ``fth query`` did not run."""
+
+    exit_code = 2
+
+
+class UnconfirmedError(FthError):
+    """A change asked for without ``--yes`` where nobody can confirm it (stdin is not a
+    terminal): refused, as a usage error, rather than guessed either way."""
 
     exit_code = 2
 
@@ -357,9 +373,16 @@ def _print_table(frame: Any, limit: int = 50) -> None:
 def status(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    runs: Annotated[
+        bool, typer.Option("--runs", help=f"Also list the last {RUNS_KEPT} runs.")
+    ] = False,
 ) -> None:
-    """Where the dataset is, how far each provider got, and what the last run did."""
-    loaded = load_config(config)
+    """Where the dataset is, what it holds, how far each provider got, what the last run did.
+
+    Reads only: no request, so no credentials are needed (nor any other command that makes
+    none: ``query``, ``prune``, ``state``).
+    """
+    loaded = load_config(config, credentials=False)
     store = DatasetStore(loaded.storage.parquet_path)
     state = store.load_state()
     partitions = store.partitions()
@@ -370,6 +393,7 @@ def status(
         for name in sorted(set(loaded.providers) | set(recorded))
     }
     last_run = _last_run(state.get("last_run"))
+    ahead = [name for name, mark in watermarks.items() if _in_future(mark)]
     report: dict[str, Any] = {
         "dataset": str(store.root),
         "partitions": len(partitions),
@@ -377,8 +401,13 @@ def status(
         "last_date": partitions[-1].isoformat() if partitions else None,
         "size_bytes": store.size_bytes(),
         "watermarks": watermarks,
+        "watermarks_in_future": ahead,
         "last_run": last_run,
-    }
+    } | _totals(store)
+    report |= _health(store)
+    history = _history(state)
+    if runs:
+        report["runs"] = history
     if as_json:
         _print_json(report)
         return
@@ -389,8 +418,16 @@ def status(
         f"partitions: {len(partitions)} ({span}), {human_bytes(report['size_bytes'])}",
         highlight=False,
     )
+    if partitions or report["quarantine"]["rows"]:
+        for line in _totals_lines(report["totals"], report["quarantine"]):
+            screen.print(line, highlight=False, soft_wrap=True)
+    holder = report["held_by"]
+    screen.print(f"lock: held by {holder}" if holder else "lock: free", highlight=False)
     for name, mark in watermarks.items():
-        screen.print(f"{name}: data through {mark or 'never run'}", highlight=False)
+        flag = (
+            " (in the future: incremental runs fetch nothing until then)" if name in ahead else ""
+        )
+        screen.print(f"{name}: data through {mark or 'never run'}{flag}", highlight=False)
     last = last_run
     if last is None:
         screen.print("last run: none", highlight=False)
@@ -402,6 +439,131 @@ def status(
         )
         for failure in last["failures"][:5]:
             screen.print(f"  {failure}", highlight=False)
+    if runs:
+        screen.print("runs, newest first:" if history else "runs: none", highlight=False)
+        for past in history:
+            screen.print(
+                f"  {past['started_at']} {past['status']}, {past['rows_written']} new rows, "
+                f"{past['elapsed_seconds']}s, {len(past['failures'])} failure(s)",
+                highlight=False,
+            )
+            for failure in past["failures"][:5]:
+                screen.print(f"    {failure}", highlight=False, soft_wrap=True)
+    for line in _health_lines(report):
+        screen.print(line, highlight=False, soft_wrap=True)
+
+
+def _health(store: DatasetStore) -> dict[str, Any]:
+    """``fth status``'s account of the dataset's health: who holds its lock (``held_by``,
+    null when nobody does), the files whose footer does not read (``damaged``: truncated,
+    mostly — ``fth verify`` reads every page), and what is not a partition yet other readers
+    take for data (``not_partitions``, see :meth:`DatasetStore.strays`)."""
+    return {
+        "held_by": store.holder(),
+        "damaged": [
+            {"path": str(path), "problem": problem} for path, problem in store.damaged(whole=False)
+        ],
+        "not_partitions": [str(path) for path in store.strays()],
+    }
+
+
+def _health_lines(report: dict[str, Any]) -> list[str]:
+    """One warning line per damaged file and per stray of :func:`_health`'s report."""
+    damaged = [
+        f"damaged: {d['path']} ({d['problem']}): readers of the dataset fail on it;"
+        " `fth verify` checks every file whole"
+        for d in report["damaged"]
+    ]
+    strays = [
+        f"not a partition: {path}: fth ignores it, but other readers of the dataset (pandas,"
+        " DuckDB, polars) may read it as data: move it out of the dataset"
+        for path in report["not_partitions"]
+    ]
+    return damaged + strays
+
+
+@app.command()
+def verify(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+) -> None:
+    """Read every data and quarantine file whole, each page against its checksum, and name
+    each damaged one: one line per file, exit 1 when there is any.
+
+    A damaged file breaks every reader of the dataset. A run that has to merge into one sets it
+    aside under `_damaged/` and fetches its rows again; `fth run --start <its date>` makes a
+    run do so (or move the file out of the dataset by hand)."""
+    store = DatasetStore(load_config(config, credentials=False).storage.parquet_path)
+    checked = len(store.data_files()) + len(store.quarantine_files())
+    damaged = 0
+    for path, problem in store.damaged():
+        damaged += 1
+        sys.stdout.write(f"{path}: {problem}\n")
+    if damaged:
+        raise FthError(
+            f"{damaged} of {checked} file(s) in {store.root} damaged; `fth run --start <date>`"
+            " sets a damaged file of that date aside and fetches its rows again"
+        )
+    sys.stdout.write(f"{checked} file(s) in {store.root} verified: none damaged\n")
+
+
+def _in_future(mark: str | None) -> bool:
+    """Whether a recorded watermark lies past now: left by a run whose --end was in the future
+    (refused since), it makes every incremental run start after now and fetch nothing."""
+    try:
+        return mark is not None and datetime.fromisoformat(mark) > datetime.now(UTC)
+    except (TypeError, ValueError):  # not a time: not this check's business
+        return False
+
+
+def _history(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs the state file keeps, newest first, as :func:`_last_run` words them; a state
+    written before runs were kept gives its last run alone."""
+    kept = state.get("runs")
+    if not isinstance(kept, list):
+        kept = [state["last_run"]] if isinstance(state.get("last_run"), dict) else []
+    shown = (_last_run(run) for run in reversed(kept) if isinstance(run, dict))
+    return [run for run in shown if run is not None]
+
+
+def _totals(store: DatasetStore) -> dict[str, Any]:
+    """``fth status``'s dataset-wide figures: rows, vehicles and VINs per provider, and the
+    quarantine's rows (see :meth:`DatasetStore.totals`)."""
+    totals = store.totals()
+    return {
+        "totals": {
+            "rows": sum(p["rows"] for p in totals.providers.values()),
+            "providers": dict(sorted(totals.providers.items())),
+            "unreadable_files": totals.unreadable,
+        },
+        "quarantine": {
+            "rows": sum(totals.quarantined.values()),
+            "providers": dict(sorted(totals.quarantined.items())),
+            "path": str(store.root / "_quarantine"),
+        },
+    }
+
+
+def _totals_lines(totals: dict[str, Any], quarantine: dict[str, Any]) -> list[str]:
+    each = "; ".join(
+        f"{name} {p['rows']:,}: {p['vehicles']} vehicles, {p['vins']} VINs"
+        for name, p in totals["providers"].items()
+    )
+    lines = [f"rows: {totals['rows']:,}" + (f" ({each})" if each else "")]
+    by_provider = ", ".join(f"{name} {rows:,}" for name, rows in quarantine["providers"].items())
+    lines.append(
+        f"quarantined: {quarantine['rows']:,} rows"
+        + (
+            f" ({by_provider}) in {quarantine['path']}; see them with: "
+            'fth query "select * from quarantine"'
+            if by_provider
+            else ""
+        )
+    )
+    if totals["unreadable_files"]:
+        lines.append(
+            f"unreadable: {len(totals['unreadable_files'])} file(s) not counted (fth verify)"
+        )
+    return lines
 
 
 def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -434,33 +596,185 @@ def _failed(name: str, provider: dict[str, Any]) -> list[str]:
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over the view `telemetry`.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views `telemetry` and `quarantine`.")],
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="table, csv or json.")
     ] = "table",
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
 ) -> None:
-    """Run SQL (DuckDB) over the dataset, exposed as the view `telemetry`."""
+    """Run SQL (DuckDB) over the dataset: the view `telemetry`, and `quarantine` (the rows
+    set aside, with their `reason`)."""
     if output_format not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
     try:
         import duckdb
     except ImportError:
         raise FthError("fth query needs DuckDB: pip install 'fth-core[query]'") from None
-    store = DatasetStore(load_config(config).storage.parquet_path)
-    if not store.partitions():
+    store = DatasetStore(load_config(config, credentials=False).storage.parquet_path)
+    # The data files by name, not a glob: a stray beside them (date=2026-11-03.bak) is not data.
+    files = store.data_files()
+    if not files:
         raise FthError(f"no data in {store.root} yet; run `fth run` first")
-    pattern = str(store.root / "date=*" / "*.parquet").replace("'", "''")
+    listed = ", ".join("'" + str(path).replace("'", "''") + "'" for path in files)
     with duckdb.connect() as con:
         con.execute(
             "CREATE VIEW telemetry AS SELECT * FROM "
-            f"read_parquet('{pattern}', hive_partitioning = true)"
+            f"read_parquet([{listed}], hive_partitioning = true)"
         )
+        _quarantine_view(con, store)
         try:
             frame = con.execute(sql).df()
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {' '.join(str(exc).split())}") from None
     _emit_frame(frame, output_format, None)
+
+
+# Names of state keys and environment variables whose values ``fth state show`` never prints.
+_SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|SESSION|CREDENTIAL", re.IGNORECASE)
+_YES = typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask ``question`` on the terminal, unless ``--yes``. With no terminal to ask on and no
+    ``--yes``, refuse (exit 2): a script must say what it wants. A "no" changes nothing
+    (exit 1)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UnconfirmedError("not confirmed: stdin is not a terminal; pass --yes to change it")
+    if not typer.confirm(question, default=False):
+        sys.stdout.write("nothing changed\n")
+        raise typer.Exit(1)
+
+
+def _state_target(name: str, config: FthConfig, state: dict[str, Any]) -> str:
+    """``name`` as a provider of the config or of the state file, else a usage error."""
+    known = set(config.providers) | set(state.get("providers") or {})
+    if name.lower() not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{name}: not a provider of the config or the state (known: {listed})")
+    return name.lower()
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with whatever sits under a secret-sounding key (``session_id``, ``token``)
+    replaced by ``***``: a plugin's state may hold one."""
+    if isinstance(value, dict):
+        return {k: "***" if _SECRETISH.search(str(k)) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _register_secrets(config: FthConfig) -> None:
+    """Make :func:`redact` hide the secrets this config and environment give the providers
+    (those a run registers), though no provider is built: ``fth state show`` needs none."""
+    for name, settings in config.providers.items():
+        for key, value in settings.credentials.items():
+            if _SECRETISH.search(key) and isinstance(value, str):
+                register_secret(value)
+        for variable, value in settings.env.items():
+            if variable.startswith(f"{name.upper()}_") and _SECRETISH.search(variable):
+                register_secret(value)
+
+
+@state_app.command("show")
+def state_show(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole state file.")] = False,
+) -> None:
+    """The state file: each provider's watermark and plugin state (secrets redacted)."""
+    loaded = load_config(config, credentials=False)
+    _register_secrets(loaded)
+    store = DatasetStore(loaded.storage.parquet_path)
+    state = json.loads(redact(json.dumps(_masked(store.load_state()), default=str)))
+    if as_json:
+        _print_json(state)
+        return
+    recorded = state.get("providers") or {}
+    sys.stdout.write(f"state: {store.state_path}\n")
+    for name in sorted(set(loaded.providers) | set(recorded)):
+        entry = recorded.get(name) or {}
+        if not entry.get("watermark"):
+            sys.stdout.write(f"{name}: never run\n")
+            continue
+        updated = f" (set {entry['updated_at']})" if entry.get("updated_at") else ""
+        sys.stdout.write(f"{name}: watermark {entry['watermark']}{updated}\n")
+        if entry.get("state"):
+            sys.stdout.write(f"  plugin state: {json.dumps(entry['state'], sort_keys=True)}\n")
+    runs = state.get("runs") if isinstance(state.get("runs"), list) else []
+    sys.stdout.write(f"runs kept: {len(runs)} (fth status --runs lists them)\n")
+
+
+@state_app.command("set-watermark")
+def state_set_watermark(
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
+    when: Annotated[str, typer.Argument(metavar="TIME", help="UTC date or ISO time (with zone).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    yes: Annotated[bool, _YES] = False,
+) -> None:
+    """Set where PROVIDER's next run starts (less the lookback), under the dataset's lock.
+
+    The provider's plugin state is cleared: it described the old position (a feed version),
+    so the next run starts from TIME as a first run would from its default start date.
+    """
+    loaded = load_config(config, credentials=False)
+    store = DatasetStore(loaded.storage.parquet_path)
+    name = _state_target(provider, loaded, store.load_state())
+    moment = parse_utc(_parse_when(when, "TIME") or when)
+    if moment > datetime.now(UTC):
+        raise ConfigError(f"TIME {moment.isoformat()} is in the future: no data is there yet")
+    before = store.watermark(name)
+    was = before.isoformat() if before else "never run"
+    _confirm(
+        f"Set {name}'s watermark from {was} to {moment.isoformat()} (plugin state cleared)?", yes
+    )
+    with store.locked():
+        if store.watermark(name) != before:  # a run committed while we asked
+            raise FthError(f"{name}'s watermark changed meanwhile; nothing changed, try again")
+        store.set_watermark(name, moment)
+    sys.stdout.write(f"{name}: watermark set to {moment.isoformat()} (was {was})\n")
+
+
+@state_app.command("reset")
+def state_reset(
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    yes: Annotated[bool, _YES] = False,
+) -> None:
+    """Forget PROVIDER's watermark and plugin state, under the dataset's lock: its next run
+    starts as its first did (pipeline.default_start_date). Its data stays."""
+    loaded = load_config(config, credentials=False)
+    store = DatasetStore(loaded.storage.parquet_path)
+    name = _state_target(provider, loaded, store.load_state())
+    before = store.watermark(name)
+    if name not in (store.load_state().get("providers") or {}):
+        sys.stdout.write(f"{name}: no state to reset\n")
+        return
+    was = before.isoformat() if before else "no watermark"
+    _confirm(f"Forget {name}'s watermark ({was}) and plugin state?", yes)
+    with store.locked():
+        store.forget_provider(name)
+    sys.stdout.write(f"{name}: state reset (was {was}); its next run starts from the beginning\n")
+
+
+def _quarantine_view(con: Any, store: DatasetStore) -> None:
+    """The view ``quarantine`` on ``con``: every quarantine file (both names, see
+    :meth:`DatasetStore.quarantine_files`) with its hive ``date``; no rows when there are none."""
+    import pyarrow as pa  # loaded already, by the store
+
+    from fth_core.schema import QUARANTINE_SCHEMA
+
+    files = store.quarantine_files()
+    if not files:
+        empty = QUARANTINE_SCHEMA.append(pa.field("date", pa.date32())).empty_table()
+        con.register("quarantine", empty)
+        return
+    listed = ", ".join("'" + str(path).replace("'", "''") + "'" for path in files)
+    con.execute(
+        "CREATE VIEW quarantine AS SELECT * FROM "
+        f"read_parquet([{listed}], hive_partitioning = true)"
+    )
 
 
 def _run_pipeline(
@@ -472,6 +786,9 @@ def _run_pipeline(
     quiet: bool,
     as_json: bool,
 ) -> RunSummary:
+    """Run, then print the summary: as JSON, as tables, or — quiet — only the final line of a
+    run that did not succeed (stderr). Quiet and JSON runs print problems only on stderr: each
+    failed window, each warning, that final line (a failed run's is the ``error:`` line)."""
     try:
         with RunProgress(quiet or as_json) as progress:
             summary = pipeline.run(start=start, end=end, providers=providers, progress=progress)
@@ -486,6 +803,85 @@ def _run_pipeline(
         _print_json(summary.as_dict())
     elif not quiet:
         print_summary(summary)
+    last = final_line(summary)
+    if (quiet or as_json) and last is not None:
+        sys.stderr.write(last + "\n")
+    return summary
+
+
+def _stoppable(pipeline: TelemetryPipeline, work: Callable[[], RunSummary]) -> RunSummary:
+    """``work()`` (a run of ``pipeline``), stopped by SIGINT (Ctrl-C) or SIGTERM: gently the
+    first time — each provider finishes and commits its current window, none starts another,
+    the summary is printed and saved ("interrupted", exit 130 or 143) — and at once the second
+    time: one line, and the process exits with the same code without waiting for anything.
+    That is safe at any instant: the store commits data first, state last, each by atomic
+    replace (tests/test_crash.py kills runs at every step), and the lock dies with the process.
+
+    ``work`` runs on a thread of its own while this (main) thread waits in ``select`` on the
+    signals' wakeup fd: Python runs signal handlers only in the main thread, and when the
+    kernel hands a signal to another thread (numpy's and Arrow's, started at import, take
+    them), only once the main thread runs again — which a wait for the run would delay to its
+    end. The wakeup fd is written whichever thread the signal lands on, so the handler runs at
+    once, here.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals are not ours
+        return work()
+    first: list[signal.Signals] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received = signal.Signals(signum)
+        if not first:
+            first.append(received)
+            sys.stderr.write(
+                f"{received.name}: stopping after the current window… "
+                "(a second signal stops at once)\n"
+            )
+            pipeline.stop(received.name)
+            return
+        message = (
+            f"{received.name}: stopped at once; the windows in progress are not committed "
+            "(the dataset stays consistent, the next run fetches them again)"
+        )
+        get_logger("fth.run").warning("%s", message)
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        os._exit(128 + first[0])
+
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    wake_read, wake_write = os.pipe()
+    for fd in (wake_read, wake_write):
+        os.set_blocking(fd, False)
+
+    def run() -> None:
+        try:
+            outcome["summary"] = work()
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome["error"] = exc
+        finally:
+            done.set()
+            os.write(wake_write, b"\0")  # after done: the main thread sees it on waking
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {stop: signal.signal(stop, on_signal) for stop in stops}
+    wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    worker = threading.Thread(target=run, name="fth-run")
+    try:
+        worker.start()
+        while not done.is_set():
+            select.select([wake_read], [], [])  # the handlers run on waking, in this thread
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 512)
+        worker.join()
+    finally:
+        signal.set_wakeup_fd(wakeup)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+        os.close(wake_read)
+        os.close(wake_write)
+    if "error" in outcome:
+        raise outcome["error"]
+    summary: RunSummary = outcome["summary"]
     return summary
 
 
@@ -507,27 +903,56 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
     start: Annotated[
         str | None,
-        typer.Option(help="Start (UTC date or ISO time); default: watermark − lookback."),
+        typer.Option(
+            help="Start (UTC date or ISO time) of a backfill; default: watermark − lookback."
+            " A backfill never lowers a watermark: the next run starts where it would have."
+        ),
     ] = None,
-    end: Annotated[str | None, typer.Option(help="End (exclusive); default: now.")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="End (exclusive; UTC date or ISO time); default: now. An end in the future"
+            " is refused (exit 2)."
+        ),
+    ] = None,
     provider: Annotated[
         list[str] | None, typer.Option("--provider", "-p", help="Only this provider (repeatable).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print only problems, on stderr: each failed window, warnings, and a final"
+            " line when the run did not succeed (for cron).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Fetch new telemetry from every enabled provider into the dataset (incremental)."""
+    """Fetch new telemetry from every enabled provider into the dataset (incremental).
+
+    Exit codes: 0 ok, 1 failed, 2 usage or config error (or the dataset is in use), 3 partial,
+    130 / 143 interrupted. Ctrl-C or SIGTERM: the windows in progress are finished and
+    committed, no other starts, the summary is saved; a second signal stops at once (the
+    dataset stays consistent, the next run fetches those windows again).
+    """
     pipeline = TelemetryPipeline(config)
-    # --debug raises the level; the config's log file still gets every line.
-    level = "DEBUG" if _state["debug"] else pipeline.config.logging.level
-    configure_logging(level, pipeline.config.logging.file)
-    summary = _run_pipeline(
+    # logging.level is the log file's; the terminal shows warnings (problems) only, and none
+    # of the run's own account (fth.run), which progress and summary already print.
+    # --debug raises both to DEBUG and shows everything.
+    debug = _state["debug"]
+    configure_logging(
+        "DEBUG" if debug else pipeline.config.logging.level,
+        pipeline.config.logging.file,
+        console_level="DEBUG" if debug else "WARNING",
+        file_only=() if debug else ("fth.run",),
+    )
+    first, last = _parse_when(start, "--start"), _parse_when(end, "--end")
+    summary = _stoppable(
         pipeline,
-        start=_parse_when(start, "--start"),
-        end=_parse_when(end, "--end"),
-        providers=provider,
-        quiet=quiet,
-        as_json=as_json,
+        lambda: _run_pipeline(
+            pipeline, start=first, end=last, providers=provider, quiet=quiet, as_json=as_json
+        ),
     )
     raise typer.Exit(summary.exit_code)
 
@@ -647,13 +1072,23 @@ def prune(
         int | None,
         typer.Option(min=1, help="Keep this many days (default: storage.retention_days)."),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the dates that would be deleted.")
+    ] = False,
 ) -> None:
     """Delete date partitions older than the retention period."""
-    loaded = load_config(config)
+    loaded = load_config(config, credentials=False)
     keep = retention_days or loaded.storage.retention_days
     if keep is None:
         raise ConfigError("storage.retention_days is not set; pass --retention-days")
     store = DatasetStore(loaded.storage.parquet_path)
+    if dry_run:  # reads only: no lock, nothing created
+        dates = store.expired(keep)
+        sys.stdout.write(
+            f"would remove {len(dates)} date(s) older than {keep} days (dry run: nothing"
+            " deleted)\n" + "".join(f"{day}\n" for day in dates)
+        )
+        return
     with store.locked():
         removed = store.prune(keep)
     sys.stdout.write(f"removed {len(removed)} partition(s) older than {keep} days\n")

@@ -33,7 +33,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -302,9 +302,13 @@ class StorageConfig(_Strict):
 
 class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="DEBUG logs every request (credentials redacted)"
+        default="INFO",
+        description="for the file: INFO each run's start, windows, outcome; DEBUG every"
+        " request (credentials redacted). fth run's terminal shows warnings only",
     )
-    file: Path | None = Field(default=None, description="also log to this file")
+    file: Path | None = Field(
+        default=None, description="append each run's account to this file (README: The log)"
+    )
 
     @field_validator("level", mode="before")
     @classmethod
@@ -377,9 +381,11 @@ def format_validation_error(
     model: type[BaseModel] | None = None,
     *,
     secret: bool = False,
+    hidden: Collection[str] = (),
 ) -> list[str]:
     """One line per pydantic error: ``path: message (got value)``; secrets never echoed
-    (``secret``: no value at all is, as for credentials)."""
+    (``secret``: no value at all is, as for credentials; ``hidden``: no value at these YAML
+    paths or below them is)."""
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -392,10 +398,14 @@ def format_validation_error(
             lines.append(f"{where}: unknown key{hint}")
             continue
         message = plain_message(error)
-        hidden = secret or any(str(p) in _SECRET_KEYS for p in loc)
+        masked = (
+            secret
+            or any(str(p) in _SECRET_KEYS for p in loc)
+            or any(where == h or where.startswith((f"{h}.", f"{h}[")) for h in hidden)
+        )
         value = error.get("input")
         if (
-            not hidden
+            not masked
             and error["type"] not in {"missing", *_SECTION_ERRORS}
             and not isinstance(value, dict | list)
             and not (isinstance(value, str) and value and value in message)  # said already
@@ -450,6 +460,9 @@ class _Interpolation:
         self.problems: list[str] = []
         self.unset_paths: set[str] = set()
         self.secrets: set[str] = set()
+        # Where a secret went: no value at these paths is echoed, whatever a validator made of
+        # it (upper-cased, cut short), so no problem line can show it even transformed.
+        self.secret_paths: set[str] = set()
 
     def __call__(self, value: Any, loc: tuple[str, ...] = ()) -> Any:
         if isinstance(value, dict):
@@ -465,6 +478,7 @@ class _Interpolation:
             if name in self.env:
                 if _SECRET_ENV.search(name):
                     self.secrets.add(self.env[name])
+                    self.secret_paths.add(where)
                 return self.env[name]
             if default is not None:
                 return default
@@ -476,9 +490,19 @@ class _Interpolation:
 
 
 def parse_config(
-    data: Any, *, source: str | None = None, env: dict[str, str] | None = None
+    data: Any,
+    *,
+    source: str | None = None,
+    env: dict[str, str] | None = None,
+    credentials: bool = True,
 ) -> FthConfig:
-    """Validate already-parsed YAML data. Raises :class:`ConfigError` listing every problem."""
+    """Validate already-parsed YAML data. Raises :class:`ConfigError` listing every problem.
+
+    ``credentials=False`` is for commands that make no request (``fth status``, ``query``,
+    ``verify``, ``prune``, ``state``): a credential whose ``${VAR}`` is unset is then left out
+    of its provider's section instead of being a problem, so those commands run where no API
+    key is set. Everything else is checked as for a run.
+    """
     env = dict(os.environ) if env is None else env
     if data is None:
         data = {}
@@ -487,18 +511,30 @@ def parse_config(
     interpolate = _Interpolation(env)
     data = interpolate(data)
     secrets = interpolate.secrets
+    left_out: set[str] = set()  # credentials (paths) not needed, whose variable is unset
     providers = data.get("providers")
     if isinstance(providers, dict):
         for name, settings in providers.items():
             if settings is None:
                 providers[name] = settings = {}
-            if isinstance(settings, dict):  # credentials are not echoed, whatever they are
-                secrets.update(
-                    value
-                    for key, value in settings.items()
-                    if key not in ProviderConfig.model_fields and isinstance(value, str)
-                )
-    problems = list(interpolate.problems)
+            if not isinstance(settings, dict):
+                continue
+            for key in [k for k in settings if k not in ProviderConfig.model_fields]:
+                where = f"providers.{name}.{key}"
+                unset = {
+                    p
+                    for p in interpolate.unset_paths
+                    if p == where or p.startswith((f"{where}.", f"{where}["))
+                }
+                if not credentials and unset:
+                    del settings[key]
+                    left_out |= unset
+            secrets.update(  # credentials are not echoed, whatever they are
+                value
+                for key, value in settings.items()
+                if key not in ProviderConfig.model_fields and isinstance(value, str)
+            )
+    problems = [line for line in interpolate.problems if line.split(": ", 1)[0] not in left_out]
     config: FthConfig | None = None
     try:
         config = FthConfig.model_validate(data)
@@ -506,7 +542,9 @@ def parse_config(
         # A value emptied by an unset variable is already reported as such.
         problems.extend(
             line
-            for line in format_validation_error(exc, model=FthConfig)
+            for line in format_validation_error(
+                exc, model=FthConfig, hidden=interpolate.secret_paths
+            )
             if line.split(": ", 1)[0] not in interpolate.unset_paths
         )
     if problems or config is None:
@@ -517,16 +555,92 @@ def parse_config(
 
 
 def _scrub(line: str, secrets: set[str]) -> str:
+    """``line`` with each secret replaced by ``***`` in any letter case: a validator may have
+    changed the case of what it quotes (``logging.level`` upper-cases its value)."""
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:
-            line = line.replace(secret, "***")
+            line = re.sub(re.escape(secret), "***", line, flags=re.IGNORECASE)
     return line
+
+
+# A config is a few levels deep and holds hundreds of values; these bounds are far above any
+# real one and far below what would hang or crash the loader (see _UniqueKeyLoader).
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 100_000
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Well-formed YAML refused for its size: too deep, or aliases expanding too far."""
+
+
+def _expansion(
+    node: yaml.Node, depth: int, known: dict[int, tuple[int, int]], open_: set[int]
+) -> tuple[int, int]:
+    """How many values ``node`` stands for once its aliases are expanded, and how many levels
+    deep it then is; :class:`_Refused` past the bounds. Each node (an alias is the node it
+    names) is counted once and remembered, so the count costs the composed size, not the
+    expanded one; ``depth`` is ``node``'s own, aliases expanded, which bounds the recursion."""
+    if id(node) not in known:
+        if id(node) in open_:
+            raise _Refused(None, None, "an alias refers to a node containing it", node.start_mark)
+        if depth > MAX_YAML_DEPTH:
+            problem = f"aliases expand it deeper than {MAX_YAML_DEPTH} levels"
+            raise _Refused(None, None, problem, node.start_mark)
+        open_.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        values, height = 1, 1
+        for child in children:
+            count, below = _expansion(child, depth + 1, known, open_)
+            values, height = values + count, max(height, below + 1)
+            if values > MAX_YAML_VALUES:
+                problem = f"aliases expand it to more than {MAX_YAML_VALUES:,} values"
+                raise _Refused(None, None, problem, node.start_mark)
+        open_.discard(id(node))
+        known[id(node)] = (values, height)
+    values, height = known[id(node)]
+    if depth + height - 1 > MAX_YAML_DEPTH:
+        problem = f"aliases expand it deeper than {MAX_YAML_DEPTH} levels"
+        raise _Refused(None, None, problem, node.start_mark)
+    return values, height
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a key given twice in one mapping is an error (plain
     PyYAML keeps the last one: a second ``providers:`` block would silently drop the first),
-    and an impossible date stays text for the schema to report."""
+    and an impossible date stays text for the schema to report.
+
+    It also refuses, before building any object, a document nested deeper than
+    :data:`MAX_YAML_DEPTH` (PyYAML composes recursively: 5,000 levels raise RecursionError)
+    or whose aliases expand it beyond :data:`MAX_YAML_VALUES` values, or into itself. A
+    500-byte alias bomb composes into a few shared nodes, but every step after it (``${ENV}``
+    interpolation, validation) walks the expansion: billions of values.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]  # (stubs)
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expansion(node, 1, {}, set())
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -561,8 +675,10 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthConfig:
-    """Read and validate a YAML config file."""
+def load_config(
+    path: str | Path, *, env: dict[str, str] | None = None, credentials: bool = True
+) -> FthConfig:
+    """Read and validate a YAML config file (``credentials``: see :func:`parse_config`)."""
     path = Path(path)
     source = str(path)
     try:
@@ -589,5 +705,7 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> FthCo
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "'\\t'" in problem:
             problem += " (indent with spaces; YAML forbids tabs)"
+        if isinstance(exc, _Refused):
+            raise ConfigError(f"{where}refused: {problem}", source) from None
         raise ConfigError(f"{where}invalid YAML: {problem}", source) from None
-    return parse_config(data, source=source, env=env)
+    return parse_config(data, source=source, env=env, credentials=credentials)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from io import TextIOWrapper
 from pathlib import Path
 
@@ -62,15 +63,43 @@ class _LazyFileHandler(logging.FileHandler):
         return super()._open()
 
 
-def configure_logging(level: str = "WARNING", file: Path | None = None) -> None:
-    """Send ``fth`` logs to stderr (and ``file``), secrets redacted."""
+class _Without(logging.Filter):
+    """Drops the records of the named loggers (and their children)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__()
+        self.names = tuple(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(record.name == n or record.name.startswith(f"{n}.") for n in self.names)
+
+
+def configure_logging(
+    level: str = "WARNING",
+    file: Path | None = None,
+    *,
+    console_level: str | None = None,
+    file_only: Sequence[str] = (),
+) -> None:
+    """Send ``fth`` logs to stderr (and ``file``), secrets redacted.
+
+    ``level`` is the file's threshold, and stderr's unless ``console_level`` sets another:
+    ``fth run`` writes ``logging.level`` to the log file but only warnings to the terminal,
+    whose quiet mode means "problems only". The records of the loggers in ``file_only`` go to
+    the file alone: ones whose facts the command already prints its own way (``fth.run``).
+    """
     logger = logging.getLogger("fth")
-    logger.setLevel(level)
+    console = console_level or level
+    logger.setLevel(min(logging.getLevelName(level), logging.getLevelName(console)))
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    stream = logging.StreamHandler()
+    stream.setLevel(console)
+    stream.addFilter(_Without(file_only))
+    handlers: list[logging.Handler] = [stream]
     if file is not None:
         handlers.append(_LazyFileHandler(file))
+        handlers[-1].setLevel(level)
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RedactingFilter())

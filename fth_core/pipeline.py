@@ -3,17 +3,29 @@
 For each enabled provider, concurrently and independently:
 
 1. start = watermark − ``lookback_days`` (late data is re-fetched and deduplicated), else
-   ``pipeline.default_start_date``, else one day before the end; end = now or ``--end``;
+   ``pipeline.default_start_date``, else one day before the end; end = now or ``--end``, which
+   may not be in the future (a window of days that have not happened would be committed empty
+   and its watermark would skip them);
 2. walk ``[start, end)`` in windows of ``batch_increment_days``; for each window fetch + flatten
    through the provider's plugin, quarantine the rows flatten marked with a reason and those
    that break the schema's ranges (counted in ``quarantined``; bad records are not a failure),
    merge the rest into the touched date partitions, then — data first, state last — advance
-   the provider's watermark to the window's end;
-3. a window that fails (an error, or fetch failures such as one vehicle's history) stops that
-   provider at that window, its watermark unchanged; the other providers go on.
+   the provider's watermark to the window's end (see :func:`advances`: never backwards, never
+   over a gap, so a backfill leaves the next incremental run where it was);
+3. a window that fails (an error, or fetch failures such as one vehicle's history or a
+   Samsara window's driver assignments) stores nothing — its rows could be incomplete or
+   wrong (points without their driver), and nothing in the dataset would say so — and stops
+   that provider at that window, its watermark unchanged; the other providers go on.
+
+:meth:`TelemetryPipeline.stop` (the CLI calls it on SIGINT/SIGTERM) lets each provider finish
+the window it is in, commit it, and start no other: the run ends ``interrupted``.
 
 Each provider's rows go to files of its own (:mod:`fth_core.store`), so providers commit
 their windows in parallel; only the update of the shared state file is serialised.
+
+Every run logs on the ``fth.run`` logger: its start, each window (committed at INFO, failed at
+WARNING), warnings (a watermark in the future, a stop) and its summary, so ``logging.file`` is
+a record of every run and a program using the library sees the same.
 
 Memory is bounded by one window of one provider at a time per worker, never by history.
 """
@@ -21,6 +33,7 @@ Memory is bounded by one window of one provider at a time per worker, never by h
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 import uuid
@@ -53,11 +66,16 @@ __all__ = [
     "ProviderRun",
     "RunSummary",
     "TelemetryPipeline",
+    "advances",
     "failed_window_line",
     "windows",
 ]
 
 log = get_logger("fth.pipeline")
+# One record per run event (start, window, warning, summary): the run's own account, for
+# ``logging.file`` and for programs using the library. The CLI prints the same facts its own
+# way, so it keeps these records off the terminal.
+run_log = get_logger("fth.run")
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
 
@@ -101,7 +119,9 @@ class ProviderRun:
     failed_window: int | None = None  # 0-based index of the window the provider stopped at
     failed_window_start: datetime | None = None
     failed_window_end: datetime | None = None
-    watermark: datetime | None = None
+    interrupted: bool = False  # a stop came before every window was done (none failed)
+    warnings: list[str] = field(default_factory=list)  # e.g. a watermark in the future
+    watermark: datetime | None = None  # the committed watermark, as the run leaves it
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
     partitions: set[str] = field(default_factory=set)
@@ -120,6 +140,20 @@ class ProviderRun:
         if index is None or start is None or end is None:
             return []
         return [failed_window_line(self.name, index, start, end, f) for f in self.failures]
+
+    def outcome(self) -> str:
+        """How far this provider got, in a few words: ``motive: 3/3 windows, data through
+        2026-03-04 00:00Z`` (or ``stopped at window 2 …``, ``interrupted after …``)."""
+        through = f"{self.watermark:%Y-%m-%d %H:%M}Z" if self.watermark else "nothing yet"
+        first, last = self.failed_window_start, self.failed_window_end
+        if self.failed_window is not None and first and last:
+            span = f"{first:%Y-%m-%d %H:%M}Z..{last:%Y-%m-%d %H:%M}Z"
+            done = f"stopped at window {self.failed_window + 1} of {self.windows} ({span})"
+        elif self.interrupted:
+            done = f"interrupted after {self.windows_done} of {self.windows} windows"
+        else:
+            done = f"{self.windows_done}/{self.windows} windows"
+        return f"{self.name}: {done}, data through {through}"
 
     def record(self, table: pa.Table, result: MergeResult) -> None:
         """Account for one committed window."""
@@ -145,7 +179,7 @@ class ProviderRun:
 class RunSummary:
     """What a run did; printed by ``fth run`` and returned by :meth:`TelemetryPipeline.run`."""
 
-    status: str  # "ok", "partial" or "failed"
+    status: str  # "ok", "partial", "failed" or "interrupted"
     started_at: datetime
     elapsed_seconds: float
     dataset: str
@@ -160,10 +194,27 @@ class RunSummary:
     partitions_touched: list[str]
     providers: dict[str, ProviderRun]
     partitions_pruned: list[str] = field(default_factory=list)  # by storage.retention_days
+    stopped_by: str | None = None  # what stopped an interrupted run: "SIGINT", "SIGTERM"...
 
     @property
     def exit_code(self) -> int:
+        """0 ok, 3 partial, 1 failed; interrupted: 143 when stopped by SIGTERM, else 130 (the
+        shell's 128 + signal number, as if the signal had ended the process)."""
+        if self.status == "interrupted":
+            return 143 if self.stopped_by == "SIGTERM" else 130
         return {"ok": 0, "partial": 3}.get(self.status, 1)
+
+    def outcome(self) -> str:
+        """The run in one line: status, rows, and how far each provider got."""
+        stopped = (
+            f" by {self.stopped_by}" if self.status == "interrupted" and self.stopped_by else ""
+        )
+        figures = (
+            f"{self.rows_written} new rows, {self.duplicates_replaced} duplicates replaced, "
+            f"{self.quarantined} quarantined in {self.elapsed_seconds:.1f}s"
+        )
+        providers = "; ".join(run.outcome() for run in self.providers.values())
+        return f"{self.status}{stopped}: {figures}; {providers}"
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "providers"}
@@ -196,6 +247,21 @@ def failed_window_line(
     return f"{provider}: window {index + 1} ({span}) failed: {detail}"
 
 
+def advances(watermark: datetime | None, start: datetime, end: datetime) -> bool:
+    """Whether committing the window ``[start, end)`` moves a provider's ``watermark`` to
+    ``end``: when there is none yet, or when the window reaches past it without leaving a gap
+    (``start <= watermark < end``).
+
+    A watermark says "every window up to here is stored", and the next incremental run starts
+    from it. So a backfill (an explicit ``--start``) of earlier days never lowers it — that
+    would make the next nightly run fetch everything since again —, and a window beyond it
+    never raises it over days nobody fetched. The plugin state goes with the watermark: a
+    window that does not advance it does not store its state either, so a backfill never
+    overwrites the state of a later committed window.
+    """
+    return watermark is None or start <= watermark < end
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, dtime(0), tzinfo=UTC)
 
@@ -224,6 +290,18 @@ class TelemetryPipeline:
         # The providers' threads write files of their own, but share the one state file, whose
         # update (load, modify, save) must not interleave with another provider's.
         self._state_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stopped_by: str | None = None
+
+    def stop(self, reason: str = "stop()") -> None:
+        """Ask the run in progress (or the next one, when none is) to stop: each provider
+        finishes and commits the window it is in and starts no other; :meth:`run` then returns
+        a summary with status ``interrupted`` and ``stopped_by`` = ``reason``. Safe to call
+        from any thread, any number of times (the first reason is kept)."""
+        if not self._stop.is_set():
+            self._stopped_by = reason
+            self._stop.set()
+            run_log.warning("stop requested (%s): no new window starts", reason)
 
     # -- reading back ----------------------------------------------------------------------
     @property
@@ -250,12 +328,33 @@ class TelemetryPipeline:
         """Run every enabled provider (or those named) and return the summary.
 
         Raises :class:`PipelineError` when every provider failed; a summary with status
-        ``partial`` when some did.
+        ``partial`` when some did, ``interrupted`` when :meth:`stop` cut it short. ``end`` may
+        not be in the future (:class:`ConfigError`): windows of days that have not happened
+        would be committed empty, and their watermark would make later runs skip those days.
+        An explicit ``start`` (a backfill) never lowers a watermark (:func:`advances`).
         """
+        try:
+            return self._run(start, end, providers, progress)
+        finally:
+            self._stop.clear()  # a stop is for one run: the next starts afresh
+            self._stopped_by = None
+
+    def _run(
+        self,
+        start: datetime | str | None,
+        end: datetime | str | None,
+        providers: Sequence[str] | None,
+        progress: ProgressCallback | None,
+    ) -> RunSummary:
         started_at = datetime.now(UTC)
         clock = time.monotonic()
         end_at = parse_utc(end) if end is not None else started_at
         start_at = parse_utc(start) if start is not None else None
+        if end_at > started_at:
+            raise ConfigError(
+                f"--end {end_at.isoformat()} is in the future (now {started_at:%Y-%m-%dT%H:%M}Z):"
+                " a run fetches only what has happened; omit --end to run up to now"
+            )
         if start_at is not None and start_at >= end_at:
             raise ConfigError(
                 f"--start {start_at.isoformat()} must be before --end {end_at.isoformat()}"
@@ -277,9 +376,17 @@ class TelemetryPipeline:
         run_id = started_at.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
         notify = progress or (lambda event, data: None)
         with manager, self.store.locked():
+            run_log.info(
+                "run %s started: %s up to %s%s, dataset %s",
+                run_id,
+                ", ".join(p.name for p in selected),
+                f"{end_at:%Y-%m-%d %H:%M}Z",
+                f" from {start_at:%Y-%m-%d %H:%M}Z (backfill)" if start_at else "",
+                self.store.root,
+            )
             with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="fth") as pool:
                 futures = {
-                    p.name: pool.submit(self._run_provider, p, start_at, end_at, notify)
+                    p.name: pool.submit(self._run_provider, p, start_at, end_at, started_at, notify)
                     for p in selected
                 }
                 runs = {name: future.result() for name, future in futures.items()}
@@ -287,9 +394,9 @@ class TelemetryPipeline:
             pruned = self.store.prune(retention) if retention is not None else []
             summary = self._summary(runs, started_at, time.monotonic() - clock)
             summary.partitions_pruned = [day.isoformat() for day in pruned]
-            state = self.store.load_state()
-            state["last_run"] = summary.as_dict() | {"run_id": run_id}
-            self.store.save_state(state)
+            self.store.record_run(summary.as_dict() | {"run_id": run_id})  # + bounded history
+        level = logging.INFO if summary.status == "ok" else logging.WARNING
+        run_log.log(level, "run %s %s", run_id, summary.outcome())
         if summary.status == "failed":
             first = min((r.failed_window or 0) for r in runs.values())
             reasons = "; ".join(r.failure_lines()[0] for r in runs.values() if r.failures)
@@ -316,18 +423,50 @@ class TelemetryPipeline:
         provider: Provider,
         explicit_start: datetime | None,
         end: datetime,
+        now: datetime,
         notify: ProgressCallback,
     ) -> ProviderRun:
         run = ProviderRun(provider.name)
         run.plugin_state = self.store.provider_state(provider.name)
+        run.watermark = self.store.watermark(provider.name)
         run.start = self._start_for(provider, explicit_start, end)
         run.end = end
+        if run.watermark is not None and run.watermark > now:
+            # Left by a run given an --end in the future (before that was refused): the
+            # incremental start lies past now, so every run would be "ok, 0 rows" until then.
+            warning = (
+                f"{provider.name}: watermark {run.watermark:%Y-%m-%d %H:%M}Z is in the future"
+                f" (now {now:%Y-%m-%d %H:%M}Z): incremental runs fetch nothing until then;"
+                f" set it back with: fth state set-watermark {provider.name} <last day fetched>"
+            )
+            run.warnings.append(warning)
+            run_log.warning("%s", warning)
+            notify("warning", {"provider": provider.name, "message": warning})
         plan = windows(run.start, end, self.config.pipeline.batch_increment_days)
         run.windows = len(plan)
+        run_log.info(
+            "%s: %d window(s) from %s to %s (watermark %s)",
+            provider.name,
+            len(plan),
+            f"{run.start:%Y-%m-%d %H:%M}Z",
+            f"{end:%Y-%m-%d %H:%M}Z",
+            f"{run.watermark:%Y-%m-%d %H:%M}Z" if run.watermark else "none",
+        )
         notify("provider_start", {"provider": provider.name, "windows": len(plan)})
         for index, (w_start, w_end) in enumerate(plan):
+            if self._stop.is_set():  # between windows: what is committed stays committed
+                run.interrupted = True
+                run_log.warning(
+                    "%s: stopped (%s) before window %d of %d; data through %s",
+                    provider.name,
+                    self._stopped_by,
+                    index + 1,
+                    len(plan),
+                    f"{run.watermark:%Y-%m-%d %H:%M}Z" if run.watermark else "nothing yet",
+                )
+                break
             try:
-                failures = self._run_window(provider, w_start, w_end, run)
+                failures = self._run_window(provider, index, w_start, w_end, run)
             except FthError as exc:
                 failures = [str(exc)]
             except Exception as exc:  # a plugin bug fails its provider only
@@ -340,6 +479,10 @@ class TelemetryPipeline:
                 run.failures.extend(failures)
                 run.failed_window = index
                 run.failed_window_start, run.failed_window_end = w_start, w_end
+                for failure in failures:
+                    run_log.warning(
+                        "%s", failed_window_line(provider.name, index, w_start, w_end, failure)
+                    )
                 notify(
                     "window_failed",
                     {
@@ -352,7 +495,6 @@ class TelemetryPipeline:
                 )
                 break
             run.windows_done += 1
-            run.watermark = w_end
             crash_point("window.committed")
             notify("window_done", {"provider": provider.name, "index": index, "end": w_end})
         stats = provider.stats
@@ -368,27 +510,55 @@ class TelemetryPipeline:
     def _run_window(
         self,
         provider: Provider,
+        index: int,
         start: datetime,
         end: datetime,
         run: ProviderRun,
     ) -> list[str]:
-        """Fetch, validate and commit one window; returns the fetch failures (empty = ok)."""
+        """Fetch, validate and commit one window; returns the fetch failures (empty = ok).
+
+        A window with any fetch failure is held back whole: none of its rows (nor its
+        quarantine) is stored, its watermark and state stay. What did arrive may be wrong, not
+        only incomplete — Samsara points whose driver assignments failed would be stored with
+        a null driver, and nothing would tell a reader —, and the next run fetches the window
+        again anyway. A window committed whole moves the watermark (and stores the plugin
+        state) only when :func:`advances` says so.
+        """
         # The plugin updates a copy: a window that fails leaves the committed state as it was.
         state = copy.deepcopy(run.plugin_state)
         batches = list(fetch_telemetry(provider, start, end, run.end, run=run.space, state=state))
         failures = [f"{f.subject}: {f.error}" for batch in batches for f in batch.failures]
         valid, bad = stored_and_quarantined(batches)
-        result: MergeResult = self.store.merge(valid)
+        run.rows_fetched += valid.num_rows + bad.num_rows
+        if failures:
+            return failures
+        # A damaged file is set aside and rebuilt from this window's rows (since: its start).
+        result: MergeResult = self.store.merge(valid, since=start)
         crash_point("window.merged")
         # A row without a readable timestamp is filed under the window's first date.
-        run.quarantined += self.store.quarantine(bad, undated=start.date())
+        quarantined = self.store.quarantine(bad, undated=start.date(), since=start)
+        run.quarantined += quarantined
         crash_point("window.quarantined")
-        if not failures:
-            with self._state_lock:
+        with self._state_lock:
+            advanced = advances(run.watermark, start, end)
+            if advanced:
                 self.store.set_watermark(provider.name, end, state)
-            run.plugin_state = state
-        run.rows_fetched += valid.num_rows + bad.num_rows
+                run.watermark = end
+        # The run's next window goes on from this one's state even when it was not stored.
+        run.plugin_state = state
         run.record(valid, result)
+        run_log.info(
+            "%s: window %d (%s) committed: %d rows (%d new), %d quarantined; watermark %s",
+            provider.name,
+            index + 1,
+            f"{start:%Y-%m-%d %H:%M}Z..{end:%Y-%m-%d %H:%M}Z",
+            valid.num_rows,
+            result.rows_added,
+            quarantined,
+            f"now {end:%Y-%m-%d %H:%M}Z"
+            if advanced
+            else f"kept at {run.watermark:%Y-%m-%d %H:%M}Z",
+        )
         return failures
 
     def _summary(
@@ -396,6 +566,9 @@ class TelemetryPipeline:
     ) -> RunSummary:
         ok = [r.ok for r in runs.values()]
         status = "ok" if all(ok) else "partial" if any(ok) else "failed"
+        interrupted = any(r.interrupted for r in runs.values())
+        if interrupted:
+            status = "interrupted"
         firsts = [r.first_timestamp for r in runs.values() if r.first_timestamp]
         lasts = [r.last_timestamp for r in runs.values() if r.last_timestamp]
         return RunSummary(
@@ -413,4 +586,5 @@ class TelemetryPipeline:
             last_timestamp=max(lasts) if lasts else None,
             partitions_touched=sorted(set().union(*(r.partitions for r in runs.values()))),
             providers=runs,
+            stopped_by=self._stopped_by if interrupted else None,
         )

@@ -1,7 +1,8 @@
 """How runs are shown: a progress display and the end-of-run summary.
 
 On a terminal, progress is a rich bar per provider; anywhere else (cron, pipes, CI) it is one
-plain line per committed or failed window, so logs stay greppable.
+plain line per committed or failed window, so logs stay greppable. Quiet (``--quiet``,
+``--json``) means "problems only": each failed window and each warning still gets its line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
-__all__ = ["RunProgress", "console", "human_bytes", "print_summary", "table"]
+__all__ = ["RunProgress", "console", "final_line", "human_bytes", "print_summary", "table"]
 
 # rich is imported where something is drawn, not with this module: a quiet or --json run (cron)
 # draws nothing, so it should not pay for importing rich.
@@ -37,16 +38,22 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=200, no_color=True, markup=False)
 
 
+# The events a quiet run still shows: problems.
+PROBLEMS = ("window_failed", "warning")
+
+
 class RunProgress:
-    """Run progress: a rich bar per provider on a terminal, plain lines otherwise."""
+    """Run progress on stderr: a rich bar per provider on a terminal, plain lines otherwise;
+    ``quiet``: only the lines of failed windows and warnings, never a bar."""
 
     def __init__(self, quiet: bool) -> None:
-        self.console = None if quiet else console(stderr=True)  # quiet: shows nothing
+        self.quiet = quiet
+        self.console = console(stderr=True)
         self.bar: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RunProgress:
-        if self.console is not None and self.console.is_terminal:
+        if not self.quiet and self.console.is_terminal:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -71,7 +78,7 @@ class RunProgress:
             self.bar.stop()
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
-        if self.console is None:
+        if self.quiet and event not in PROBLEMS:
             return
         name = data["provider"]
         if self.bar is not None:
@@ -81,14 +88,21 @@ class RunProgress:
                 self.bar.advance(self.tasks[name])
             elif event == "window_failed":
                 self.bar.console.print(_failed(data), highlight=False)
+            elif event == "warning":
+                self.bar.console.print(f"warning: {data['message']}", highlight=False)
             return
-        if event == "provider_start":
+        if event == "warning":
+            line = f"warning: {data['message']}"
+        elif event == "provider_start":
             line = f"{name}: {data['windows']} window(s) to fetch"
         elif event == "window_done":
             through = f"{data['end']:%Y-%m-%d %H:%M}Z"
             line = f"{name}: window {data['index'] + 1} committed (through {through})"
         elif event == "window_failed":
             line = _failed(data)
+            more = len(data["errors"]) - 1
+            if self.quiet and more:  # no summary follows to list them: say how many
+                line += f" (and {more} more failure(s) in this window: see the log or fth status)"
         else:
             return
         self.console.print(line, highlight=False, soft_wrap=True)
@@ -99,6 +113,14 @@ def _failed(data: dict[str, Any]) -> str:
     return failed_window_line(
         data["provider"], data["index"], data["start"], data["end"], data["errors"][0]
     )
+
+
+def final_line(summary: RunSummary) -> str | None:
+    """The last line a quiet run prints (on stderr) when it did not simply succeed: its status,
+    rows, and how far each provider got — where the next run starts. None for ``ok``."""
+    if summary.status == "ok":
+        return None
+    return f"fth run: {summary.outcome()}"
 
 
 def human_bytes(size: float) -> str:
@@ -114,6 +136,14 @@ def table(*columns: str, **options: Any) -> Table:
     from rich.table import Table
 
     return Table(*columns, **options)
+
+
+def _status(run: ProviderRun) -> str:
+    if run.failed_window is not None:
+        return f"stopped at window {run.failed_window + 1}"
+    if run.interrupted:
+        return f"interrupted after window {run.windows_done}"
+    return "ok"
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -136,12 +166,7 @@ def print_summary(summary: RunSummary) -> None:
         ("retries", lambda r: f"{r.retries:,}"),
         ("429s", lambda r: f"{r.rate_limited:,}"),
         ("rate-limit wait", lambda r: f"{r.wait_seconds:.1f}s"),
-        (
-            "status",
-            lambda r: (
-                "ok" if r.failed_window is None else f"stopped at window {r.failed_window + 1}"
-            ),
-        ),
+        ("status", _status),
     ]
     for label, show in figures:
         figures_table.add_row(label, *[show(run) for run in runs])
@@ -152,6 +177,8 @@ def print_summary(summary: RunSummary) -> None:
             out.print(f"  {line}", highlight=False, soft_wrap=True)
         if len(lines) > 5:
             out.print(f"  ... and {len(lines) - 5} more", highlight=False)
+        for warning in run.warnings:
+            out.print(f"  warning: {warning}", highlight=False, soft_wrap=True)
     span = (
         f"{summary.first_timestamp:%Y-%m-%d %H:%M} → {summary.last_timestamp:%Y-%m-%d %H:%M} UTC"
         if summary.first_timestamp and summary.last_timestamp
@@ -172,3 +199,9 @@ def print_summary(summary: RunSummary) -> None:
         line = f"retention: removed {len(pruned)} partition(s) up to {pruned[-1]}"
         out.print(line, highlight=False)
     out.print(f"dataset: {summary.dataset} ({human_bytes(summary.dataset_bytes)})", highlight=False)
+    if summary.status == "interrupted":
+        out.print(
+            f"interrupted by {summary.stopped_by}: the windows committed are kept; the next run"
+            " goes on from each provider's watermark",
+            highlight=False,
+        )

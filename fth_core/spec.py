@@ -98,8 +98,9 @@ class TelemetryBatch(Generic[T]):
     """A unit of fetched work: the plugin's own typed items plus what failed to arrive.
 
     ``items`` is opaque to the core and handed back unchanged to the same plugin's flatten
-    hook. ``failures`` make gaps visible: the pipeline reports them and does not advance the
-    provider's watermark (or commit its state) past a window that had any.
+    hook. ``failures`` make gaps visible: the pipeline reports them, stores none of a window
+    that had any (what arrived may be wrong, not only incomplete), and does not advance the
+    provider's watermark (or commit its state) past it.
     """
 
     items: T

@@ -201,6 +201,22 @@ class SimulatorWrapper:
         return self.simulator.rate_limited(retry_after)
 
 
+class Gate(SimulatorWrapper):
+    """Every request waits until the test opens the gate (``timeout`` seconds at most), so a
+    run can be held mid-flight; ``arrived`` is set by the first request."""
+
+    def __init__(self, simulator: SimulatedProvider, timeout: float = 60) -> None:
+        super().__init__(simulator)
+        self.timeout = timeout
+        self.arrived = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        self.arrived.set()
+        self.opened.wait(timeout=self.timeout)
+        return self.simulator(request)
+
+
 class BreakWindow(SimulatorWrapper):
     """While ``broken``, answer the data requests of the day-long window starting on ``day``
     with a 400 (never retried) carrying ``message``, in Motive's and Samsara's error bodies."""

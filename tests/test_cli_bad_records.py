@@ -87,7 +87,7 @@ def feeds(tmp_path: Path) -> Iterator[BadFeeds]:
 
 
 def quarantine_files(dataset: Path) -> dict[Path, pa.Table]:
-    return {path: pq.read_table(path) for path in sorted(dataset.glob("_quarantine/*/*.parquet"))}
+    return {path: pq.read_table(path) for path in DatasetStore(dataset).quarantine_files()}
 
 
 def assert_filed_by_date(files: dict[Path, pa.Table]) -> None:
@@ -97,7 +97,7 @@ def assert_filed_by_date(files: dict[Path, pa.Table]) -> None:
     undated = 0
     window_days = {start.date() for start, _ in WINDOWS}
     for path, rows in files.items():
-        assert set(rows.column("provider").to_pylist()) == {path.stem}
+        assert set(rows.column("provider").to_pylist()) == {path.name.split(".")[0]}
         filed = date.fromisoformat(path.parent.name.removeprefix("date="))
         stamps, reasons = rows.column("timestamp").to_pylist(), rows.column("reason").to_pylist()
         for stamp, reason in zip(stamps, reasons, strict=True):

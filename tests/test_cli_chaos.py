@@ -222,17 +222,21 @@ SECRETS = [text for key in (MOTIVE_KEY, SAMSARA_KEY, WRONG_KEY) for text in (key
 
 class CarelessMotive(SimulatorWrapper):
     """Motive with bad habits: a 401 quotes the rejected key back; every answer about one
-    vehicle's locations is garbled, quoting the key in a malformed header line (so that
-    vehicle fails, with the key in the transport's error); and the first point of every other
-    location page has latitude 123 (so runs write quarantine files too)."""
+    vehicle's locations from the run's second day on is garbled, quoting the key in a malformed
+    header line (so that vehicle fails the second window, with the key in the transport's
+    error, and the whole window is held back — the first is stored); and the first point of
+    every other location page has latitude 123 (so runs write quarantine files too)."""
 
     def __init__(self, simulator: MotiveSimulator) -> None:
         super().__init__(simulator)
         self.garbled = f"/v3/vehicle_locations/{simulator.fleet.vehicles[0].id}"
+        # The second window asks up to the day after it (a first window's request that reads
+        # that far ahead, garbled, is asked again without the days it does not need).
+        self.from_day = (DAY0 + timedelta(days=2)).date().isoformat()
 
     def __call__(self, request: SimRequest) -> SimResponse:
         given = request.header("X-Api-Key")
-        if request.path == self.garbled:
+        if request.path == self.garbled and (request.arg("end_date") or "") >= self.from_day:
             return SimResponse.json(200, {}, {"X-Echo": f"ok\r\nrejected key {given}"})
         response = self.simulator(request)
         if response.status == 401:

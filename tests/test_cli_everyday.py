@@ -392,6 +392,7 @@ def test_status_of_an_empty_dataset_shows_where_it_is_and_that_nothing_ran(confi
     assert text.stdout.splitlines() == [
         f"dataset: {dataset}",
         "partitions: 0 (no data yet), 0 B",
+        "lock: free",
         "motive: data through never run",
         "samsara: data through never run",
         "last run: none",
@@ -405,7 +406,13 @@ def test_status_of_an_empty_dataset_shows_where_it_is_and_that_nothing_ran(confi
         "last_date": None,
         "size_bytes": 0,
         "watermarks": {"motive": None, "samsara": None},
+        "watermarks_in_future": [],
         "last_run": None,
+        "totals": {"rows": 0, "providers": {}, "unreadable_files": []},
+        "quarantine": {"rows": 0, "providers": {}, "path": str(dataset / "_quarantine")},
+        "held_by": None,
+        "damaged": [],
+        "not_partitions": [],
     }
     assert not dataset.exists(), "status only reads"
 

@@ -28,8 +28,8 @@ from loopback_support import (
     DAY0,
     VEHICLES,
     BreakWindow,
+    Gate,
     Sims,
-    SimulatorWrapper,
     cli_env,
     closed_port_url,
     fth,
@@ -41,7 +41,7 @@ from loopback_support import (
     write_config,
 )
 
-from fth_core.sim import Fault, Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
+from fth_core.sim import Fault, Fleet, SimServer
 from fth_core.store import DatasetStore
 from fth_core.testing import assert_same_telemetry
 from fth_motive.simulator import MotiveSimulator
@@ -268,25 +268,14 @@ def test_every_provider_down_exits_1_with_one_error_line(tmp_path: Path) -> None
     result = fth("run", "-c", str(config), "--end", "2026-03-04", "--quiet", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
-    line = one_line(result.stderr)
+    # Quiet prints problems: each failed window's line as it fails, then the one error line.
+    *failed, line = result.stderr.splitlines()
     window = "window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed"
+    assert sorted(f.split(":")[0] for f in failed) == ["motive", "samsara"]
+    assert all(f.split(": ", 1)[1].startswith(window) for f in failed)
     assert line.startswith(f"error: every provider failed (motive: {window}: GET /v1/vehicles ")
     assert f"; samsara: {window}: GET /fleet/vehicles/stats/history failed: " in line
     assert "Traceback" not in result.stderr
-
-
-class Gate(SimulatorWrapper):
-    """Wrap a simulator so every request waits until the test opens the gate."""
-
-    def __init__(self, simulator: SimulatedProvider) -> None:
-        super().__init__(simulator)
-        self.arrived = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self, request: SimRequest) -> SimResponse:
-        self.arrived.set()
-        self.opened.wait(timeout=30)
-        return self.simulator(request)
 
 
 def test_a_second_concurrent_run_is_refused_exit_2_and_changes_nothing_while_the_first_finishes(
@@ -313,9 +302,11 @@ def test_a_second_concurrent_run_is_refused_exit_2_and_changes_nothing_while_the
             assert first.poll() is None, "the first run must still hold the lock"
             assert second.returncode == 2
             assert second.stdout == ""
-            assert one_line(second.stderr) == (
-                f"error: dataset {tmp_path / 'dataset'} is in use by pid {first.pid};"
-                " wait for that run to finish"
+            assert re.fullmatch(
+                f"error: dataset {re.escape(str(tmp_path / 'dataset'))} is in use by pid"
+                f" {first.pid} on {re.escape(socket.gethostname())} since"
+                r" \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; wait for that run to finish",
+                one_line(second.stderr),
             )
             assert tree_snapshot(tmp_path) == before, "the refused run touched the dataset"
             gate.opened.set()

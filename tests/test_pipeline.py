@@ -13,6 +13,7 @@ from acme_support import AcmeSimulator, acme_config, acme_registry
 from fth_core.endpoints import parse_utc
 from fth_core.pipeline import PipelineError, TelemetryPipeline, windows
 from fth_core.sim import Fleet, SimServer
+from fth_core.store import DatasetStore
 from fth_core.testing import assert_same_telemetry
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -144,7 +145,7 @@ def test_rows_outside_the_schema_ranges_are_quarantined_with_a_reason(
     summary = pipeline_for(server, tmp_path).run(end=DAY0 + timedelta(days=1))
     assert summary.quarantined >= 1
     quarantined = pa.concat_tables(
-        [pa.parquet.read_table(p) for p in (tmp_path / "_quarantine").rglob("*.parquet")]
+        [pa.parquet.read_table(p) for p in DatasetStore(tmp_path).quarantine_files()]
     )
     assert set(quarantined.column("reason").to_pylist()) == {"latitude out of range"}
     assert 123.0 not in pipeline_for(server, tmp_path).store.read().column("latitude").to_pylist()
@@ -176,7 +177,7 @@ def test_quarantined_rows_of_windows_sharing_a_date_are_all_kept(
     summary = pipeline_for(server, tmp_path, batch_increment_days=0.5).run(
         end=DAY0 + timedelta(days=1)
     )
-    files = list((tmp_path / "_quarantine").rglob("*.parquet"))
+    files = DatasetStore(tmp_path).quarantine_files()
     stored = sum(pa.parquet.read_table(p).num_rows for p in files)
     assert summary.quarantined == stored == 2
 

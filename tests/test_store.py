@@ -204,7 +204,7 @@ def test_a_row_quarantined_again_is_kept_once_as_last_fetched(tmp_path: Path) ->
         store.quarantine(
             bad.append_column("reason", pa.array(["negative speed"] * 2)), undated=T0.date()
         )
-    table = pq.read_table(store.quarantine_dir(T0.date()) / "acme.parquet")
+    table = pq.read_table(store.quarantine_file(T0.date(), "acme"))
     assert table.column("provider_vehicle_id").to_pylist() == ["8", "9"]
     assert table.column("speed_mph").to_pylist() == [-3.0, -2.0]
     assert table.column("reason").to_pylist() == ["negative speed"] * 2
@@ -261,7 +261,7 @@ def test_quarantined_rows_are_filed_by_date_and_those_without_a_time_under_the_g
     assert count == 3
     filed = {
         path.parent.name: pq.read_table(path).column("reason").to_pylist()
-        for path in tmp_path.glob("_quarantine/*/acme.parquet")
+        for path in tmp_path.glob("_quarantine/*/acme.quarantine.pq")
     }
     assert filed == {
         "date=2026-03-02": ["negative speed"],

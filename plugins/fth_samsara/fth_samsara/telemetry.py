@@ -611,7 +611,8 @@ def fetch_window(
 
     Stats walk errors propagate (a cursor walk cannot resume half-way); a failed assignments
     request becomes a :class:`FetchFailure` naming its vehicles, whose points keep a null
-    driver.
+    driver — the pipeline then stores none of the window, so such points never reach the
+    dataset.
     """
     settings = _settings(provider)
     client = provider.client()
