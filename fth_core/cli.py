@@ -20,14 +20,16 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import yaml
+from typer.core import TyperGroup
 
 from fth_core import __version__
+from fth_core.checks import check_config, find_config
 from fth_core.config import FthConfig, load_config, parse_config
-from fth_core.endpoints import parse_utc
+from fth_core.endpoints import human_time, parse_utc
 from fth_core.errors import AuthError, ConfigError, FthError
 from fth_core.logs import configure_logging, get_logger, redact, register_secret
 from fth_core.pipeline import PipelineError, RunSummary, TelemetryPipeline, failed_window_line
@@ -40,19 +42,42 @@ from fth_core.store import RUNS_KEPT, DatasetStore
 
 __all__ = ["app", "console_main", "main"]
 
+
+class _FthGroup(TyperGroup):
+    """The ``fth`` command: ``--debug`` is global and goes anywhere (``fth run --debug`` as
+    ``fth --debug run``). It is moved to the front, where the root option takes it; only up
+    to a ``--``, after which everything is an argument."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
+
+
+# -h as well as --help, on every command: help_option_names is inherited by subcommands.
+_HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
+    cls=_FthGroup,
     name="fth",
     help="Fleet Telemetry Hub: pull fleet telematics into one deduplicated Parquet dataset.",
+    epilog="Exit codes: 0 ok, 1 failure, 2 usage or config error (or the dataset in use),"
+    " 3 partial, 130 / 143 interrupted (SIGINT / SIGTERM). Example: fth -h; fth run -h",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # fth --install-completion / --show-completion
     pretty_exceptions_enable=False,
+    context_settings=_HELP,
 )
-config_app = typer.Typer(help="Check and scaffold configuration.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+config_app = typer.Typer(
+    help="Check and scaffold configuration.", no_args_is_help=True, context_settings=_HELP
+)
+app.add_typer(config_app, name="config", epilog="Example: fth config check -c config/fth.yaml")
 state_app = typer.Typer(
-    help="Show or change the dataset's state: watermarks and plugin state.", no_args_is_help=True
+    help="Show or change the dataset's state: watermarks and plugin state.",
+    no_args_is_help=True,
+    context_settings=_HELP,
 )
-app.add_typer(state_app, name="state")
+app.add_typer(state_app, name="state", epilog="Example: fth state show")
 
 _state = {"debug": False}
 
@@ -71,6 +96,11 @@ class UnconfirmedError(FthError):
 
 
 DEFAULT_CONFIG = Path("config/fth.yaml")
+# Where the config comes from, in order (fth_core.checks.find_config; README: Configuration).
+CONFIG_HELP = (
+    "Config file. Without it: $FTH_CONFIG, else config/fth.yaml here or in the nearest"
+    " parent folder that has one."
+)
 
 
 def _print_json(data: Any) -> None:
@@ -85,7 +115,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs (goes anywhere).")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file for the command (as the command's own -c). Without it:"
+            " $FTH_CONFIG, else config/fth.yaml here or in the nearest parent that has one.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -93,9 +135,34 @@ def _root(
 ) -> None:
     _state["debug"] = debug
     configure_logging("DEBUG" if debug else "WARNING")
+    if config is not None:  # the default of the command's own --config, which still wins
+        defaults = _config_defaults(ctx.command, str(config))
+        if ctx.invoked_subcommand not in defaults:
+            raise typer.BadParameter(
+                f"fth {ctx.invoked_subcommand} takes no config file", param_hint="--config"
+            )
+        ctx.default_map = defaults
+    else:  # FTH_CONFIG, then ./config/fth.yaml and the parents' (a command's -c still wins)
+        found = find_config(DEFAULT_CONFIG)
+        if found != DEFAULT_CONFIG:
+            ctx.default_map = _config_defaults(ctx.command, str(found))
 
 
-@app.command()
+def _config_defaults(group: Any, config: str) -> dict[str, Any]:
+    """click's ``default_map`` for ``group``: ``{"config": config}`` for each command that has
+    a ``--config``, nested as the commands are (``{"state": {"show": {...}}}``)."""
+    found: dict[str, Any] = {}
+    for name, command in getattr(group, "commands", {}).items():
+        if hasattr(command, "commands"):
+            nested = _config_defaults(command, config)
+            if nested:
+                found[name] = nested
+        elif any(p.name == "config" for p in command.params):
+            found[name] = {"config": config}
+    return found
+
+
+@app.command(epilog="Example: fth plugins --all")
 def plugins(
     show_all: Annotated[
         bool, typer.Option("--all", help="Include plugins skipped by FTH_LOAD_PLUGINS.")
@@ -130,7 +197,7 @@ def plugins(
         raise FthError(registry_error)
 
 
-@app.command()
+@app.command(epilog="Example: fth providers --json")
 def providers(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -167,7 +234,7 @@ def providers(
     console().print(listing)
 
 
-@app.command()
+@app.command(epilog="Example: fth endpoints motive")
 def endpoints(
     provider: Annotated[str | None, typer.Argument(help="Only this provider's endpoints.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -181,7 +248,11 @@ def endpoints(
     if not found:
         sys.stdout.write("No endpoints: no provider plugins are installed.\n")
         return
-    listing = table("provider", "endpoint", "path", "params")
+    # The names one types are never cut, however narrow the terminal: rich narrows the
+    # wrapping columns first, and path and params fold (whole, over lines) rather than end in "…".
+    listing = table()
+    for name, wrap in (("provider", False), ("endpoint", False), ("path", True), ("params", True)):
+        listing.add_column(name, no_wrap=not wrap, overflow="fold")
     for e in found:
         params = ", ".join(p.name + ("*" if p.required else "") for p in e.params)
         listing.add_row(e.provider, e.name, f"{e.method} {e.path}", params or "-")
@@ -189,22 +260,18 @@ def endpoints(
     sys.stdout.write("* required\n")
 
 
-@config_app.command("check")
+@config_app.command("check", epilog="Example: fth config check -c config/fth.yaml --offline")
 def config_check(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Config file to check.")
+        Path, typer.Option("--config", "-c", help="Config file to check; " + CONFIG_HELP)
     ] = DEFAULT_CONFIG,
     offline: Annotated[
         bool, typer.Option("--offline", help="Only validate; make no requests.")
     ] = False,
 ) -> None:
     """Validate a config file, then try one cheap authenticated request per enabled provider."""
-    loaded = load_config(config)
-    try:
-        manager = ProviderManager.from_config(loaded)
-    except ConfigError as exc:  # name the file, as load_config's errors do
-        raise exc.in_file(str(config)) from None
-    with manager:
+    loaded = check_config(config)  # every mistake at once, the dataset path's too
+    with ProviderManager.from_config(loaded) as manager:
         enabled = manager.enabled_providers()
         names = ", ".join(p.name for p in enabled) or "none"
         sys.stdout.write(f"{config}: OK (providers enabled: {names})\n")
@@ -239,7 +306,7 @@ def _probe(provider: Provider) -> tuple[str, FthError | None]:
     return line, None
 
 
-@config_app.command("init")
+@config_app.command("init", epilog="Example: fth config init --providers motive,samsara")
 def config_init(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the config.")
@@ -264,21 +331,31 @@ def config_init(
     )
 
 
-@app.command()
+@app.command(epilog="Example: fth fetch motive vehicles --format csv -o vehicles.csv")
 def fetch(
     provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
     endpoint: Annotated[str, typer.Argument(help="Endpoint name (see fth endpoints).")],
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="key=value (repeatable); snake_case or API names."),
+        # -P: -p is --provider, in run, demo and simulate
+        typer.Option("--param", "-P", help="key=value (repeatable); snake_case or API names."),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, csv or parquet.")
-    ] = "table",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, json (the API's own items), csv or parquet; default: -o's extension,"
+            " else table.",
+        ),
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
 ) -> None:
     """Call any registered endpoint once (all pages) and print or save the result."""
+    if output_format is None:  # -o items.json means json: the extension says what is wanted
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        output_format = suffix if suffix in ("json", "csv", "parquet") else "table"
     if output_format not in ("table", "json", "csv", "parquet"):
         raise typer.BadParameter("must be table, json, csv or parquet", param_hint="--format")
     if output_format == "parquet" and output is None:
@@ -294,8 +371,16 @@ def fetch(
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
         params[key.strip()] = value
     with _provider_from(config, provider) as found:
-        frame = found.to_dataframe(endpoint, **params)
-    _emit_frame(frame, output_format, output)
+        if output_format == "json":  # the API's own items: nested, with its key names
+            items = found.client().fetch_all(found.endpoint(endpoint), params, typed=False)
+        else:
+            frame = found.to_dataframe(endpoint, **params)
+    if output_format != "json":
+        _emit_frame(frame, output_format, output)
+        return
+    _write(json.dumps(items, indent=2, ensure_ascii=False, default=str) + "\n", output)
+    if output is not None:
+        sys.stderr.write(f"wrote {len(items):,} rows to {output}\n")
 
 
 def _provider_from(config: Path, name: str) -> Provider:
@@ -315,14 +400,15 @@ def _emit_frame(frame: Any, output_format: str, output: Path | None) -> None:
         assert output is not None
         frame.to_parquet(output, index=False)
     elif output_format == "csv":
-        text = frame.to_csv(index=False)
-        _write(text, output)
+        nested = [c for c in frame.columns if frame[c].dtype == object]  # lists, dicts: JSON
+        frame = frame.assign(**{str(c): frame[c].map(_as_json) for c in nested})
+        _write(frame.to_csv(index=False), output)
     elif output_format == "json":
         _write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n", output)
     else:
         _print_table(frame)
     if output is not None:
-        sys.stderr.write(f"wrote {len(frame)} rows to {output}\n")
+        sys.stderr.write(f"wrote {len(frame):,} rows to {output}\n")
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -338,7 +424,17 @@ def _cell(value: Any) -> str:
 
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
-    return str(value)
+    return str(_as_json(value))
+
+
+def _as_json(value: Any) -> Any:
+    """A nested value (list, dict, array) as JSON text, as the API wrote it — never a Python
+    repr such as ``{'a': 1}``; anything else unchanged."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays (DuckDB lists)
+        value = value.tolist()
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
 
 
 def _print_table(frame: Any, limit: int = 50) -> None:
@@ -369,9 +465,9 @@ def _print_table(frame: Any, limit: int = 50) -> None:
         )
 
 
-@app.command()
+@app.command(epilog="Example: fth status --runs -c config/fth.yaml")
 def status(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     runs: Annotated[
         bool, typer.Option("--runs", help=f"Also list the last {RUNS_KEPT} runs.")
@@ -427,13 +523,15 @@ def status(
         flag = (
             " (in the future: incremental runs fetch nothing until then)" if name in ahead else ""
         )
-        screen.print(f"{name}: data through {mark or 'never run'}{flag}", highlight=False)
+        through = f"data through {_when(mark)}" if mark else "never run"
+        screen.print(f"{name}: {through}{flag}", highlight=False)
     last = last_run
     if last is None:
         screen.print("last run: none", highlight=False)
     else:
         screen.print(
-            f"last run: {last['started_at']} {last['status']}, {last['rows_written']} new rows, "
+            f"last run: {_when(last['started_at'])} {last['status']}, "
+            f"{_count(last['rows_written'])} new rows, "
             f"{len(last['failures'])} failure(s)",
             highlight=False,
         )
@@ -443,7 +541,8 @@ def status(
         screen.print("runs, newest first:" if history else "runs: none", highlight=False)
         for past in history:
             screen.print(
-                f"  {past['started_at']} {past['status']}, {past['rows_written']} new rows, "
+                f"  {_when(past['started_at'])} {past['status']}, "
+                f"{_count(past['rows_written'])} new rows, "
                 f"{past['elapsed_seconds']}s, {len(past['failures'])} failure(s)",
                 highlight=False,
             )
@@ -482,9 +581,9 @@ def _health_lines(report: dict[str, Any]) -> list[str]:
     return damaged + strays
 
 
-@app.command()
+@app.command(epilog="Example: fth verify -c config/fth.yaml")
 def verify(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
 ) -> None:
     """Read every data and quarantine file whole, each page against its checksum, and name
     each damaged one: one line per file, exit 1 when there is any.
@@ -504,6 +603,22 @@ def verify(
             " sets a damaged file of that date aside and fetches its rows again"
         )
     sys.stdout.write(f"{checked} file(s) in {store.root} verified: none damaged\n")
+
+
+def _when(text: str | None) -> str:
+    """A recorded time as every human line shows one (:func:`human_time`); what does not
+    parse as one (a hand-edited state) as it is, and nothing recorded as ``-``."""
+    if not text:
+        return "-"
+    try:
+        return human_time(text)
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def _count(value: Any) -> str:
+    """A count as every human line groups one: ``6,876``; what is not a number as it is."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _in_future(mark: str | None) -> bool:
@@ -545,7 +660,7 @@ def _totals(store: DatasetStore) -> dict[str, Any]:
 
 def _totals_lines(totals: dict[str, Any], quarantine: dict[str, Any]) -> list[str]:
     each = "; ".join(
-        f"{name} {p['rows']:,}: {p['vehicles']} vehicles, {p['vins']} VINs"
+        f"{name} {p['rows']:,}: {p['vehicles']:,} vehicles, {p['vins']:,} VINs"
         for name, p in totals["providers"].items()
     )
     lines = [f"rows: {totals['rows']:,}" + (f" ({each})" if each else "")]
@@ -594,18 +709,18 @@ def _failed(name: str, provider: dict[str, Any]) -> list[str]:
     return [failed_window_line(name, index, first, last, text) for text in texts]
 
 
-@app.command()
+@app.command(
+    epilog='Example: fth query -f csv "select provider, count(*) from telemetry group by 1"'
+)
 def query(
     sql: Annotated[str, typer.Argument(help="SQL over the views `telemetry` and `quarantine`.")],
-    output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, csv or json.")
+    output_format: Annotated[  # a Literal: help lists the choices, a wrong one names them
+        Literal["table", "csv", "json"], typer.Option("--format", "-f", help="Output format.")
     ] = "table",
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
 ) -> None:
     """Run SQL (DuckDB) over the dataset: the view `telemetry`, and `quarantine` (the rows
     set aside, with their `reason`)."""
-    if output_format not in ("table", "csv", "json"):
-        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
     try:
         import duckdb
     except ImportError:
@@ -678,9 +793,9 @@ def _register_secrets(config: FthConfig) -> None:
                 register_secret(value)
 
 
-@state_app.command("show")
+@state_app.command("show", epilog="Example: fth state show --json")
 def state_show(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state file.")] = False,
 ) -> None:
     """The state file: each provider's watermark and plugin state (secrets redacted)."""
@@ -698,19 +813,19 @@ def state_show(
         if not entry.get("watermark"):
             sys.stdout.write(f"{name}: never run\n")
             continue
-        updated = f" (set {entry['updated_at']})" if entry.get("updated_at") else ""
-        sys.stdout.write(f"{name}: watermark {entry['watermark']}{updated}\n")
+        updated = f" (set {_when(entry['updated_at'])})" if entry.get("updated_at") else ""
+        sys.stdout.write(f"{name}: watermark {_when(entry['watermark'])}{updated}\n")
         if entry.get("state"):
             sys.stdout.write(f"  plugin state: {json.dumps(entry['state'], sort_keys=True)}\n")
     runs = state.get("runs") if isinstance(state.get("runs"), list) else []
     sys.stdout.write(f"runs kept: {len(runs)} (fth status --runs lists them)\n")
 
 
-@state_app.command("set-watermark")
+@state_app.command("set-watermark", epilog="Example: fth state set-watermark motive 2026-03-01")
 def state_set_watermark(
     provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
     when: Annotated[str, typer.Argument(metavar="TIME", help="UTC date or ISO time (with zone).")],
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     yes: Annotated[bool, _YES] = False,
 ) -> None:
     """Set where PROVIDER's next run starts (less the lookback), under the dataset's lock.
@@ -723,23 +838,23 @@ def state_set_watermark(
     name = _state_target(provider, loaded, store.load_state())
     moment = parse_utc(_parse_when(when, "TIME") or when)
     if moment > datetime.now(UTC):
-        raise ConfigError(f"TIME {moment.isoformat()} is in the future: no data is there yet")
+        raise ConfigError(f"TIME {human_time(moment)} is in the future: no data is there yet")
     before = store.watermark(name)
-    was = before.isoformat() if before else "never run"
+    was = human_time(before) if before else "never run"
     _confirm(
-        f"Set {name}'s watermark from {was} to {moment.isoformat()} (plugin state cleared)?", yes
+        f"Set {name}'s watermark from {was} to {human_time(moment)} (plugin state cleared)?", yes
     )
     with store.locked():
         if store.watermark(name) != before:  # a run committed while we asked
             raise FthError(f"{name}'s watermark changed meanwhile; nothing changed, try again")
         store.set_watermark(name, moment)
-    sys.stdout.write(f"{name}: watermark set to {moment.isoformat()} (was {was})\n")
+    sys.stdout.write(f"{name}: watermark set to {human_time(moment)} (was {was})\n")
 
 
-@state_app.command("reset")
+@state_app.command("reset", epilog="Example: fth state reset motive --yes")
 def state_reset(
     provider: Annotated[str, typer.Argument(help="Provider name, e.g. motive.")],
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     yes: Annotated[bool, _YES] = False,
 ) -> None:
     """Forget PROVIDER's watermark and plugin state, under the dataset's lock: its next run
@@ -751,7 +866,7 @@ def state_reset(
     if name not in (store.load_state().get("providers") or {}):
         sys.stdout.write(f"{name}: no state to reset\n")
         return
-    was = before.isoformat() if before else "no watermark"
+    was = human_time(before) if before else "no watermark"
     _confirm(f"Forget {name}'s watermark ({was}) and plugin state?", yes)
     with store.locked():
         store.forget_provider(name)
@@ -898,9 +1013,9 @@ def _parse_when(value: str | None, option: str) -> str | None:
     return text
 
 
-@app.command()
+@app.command(epilog="Example: fth run --quiet -c config/fth.yaml (nightly, from cron)")
 def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     start: Annotated[
         str | None,
         typer.Option(
@@ -936,15 +1051,19 @@ def run(
     committed, no other starts, the summary is saved; a second signal stops at once (the
     dataset stays consistent, the next run fetches those windows again).
     """
+    check_config(config)  # every config mistake (values, providers, dataset path) at once
     pipeline = TelemetryPipeline(config)
-    # logging.level is the log file's; the terminal shows warnings (problems) only, and none
-    # of the run's own account (fth.run), which progress and summary already print.
+    # logging.level is the log file's; the terminal shows logging.console_level (default
+    # warnings: problems only; --quiet keeps it so), and none of the run's own account
+    # (fth.run), which progress and summary already print.
     # --debug raises both to DEBUG and shows everything.
     debug = _state["debug"]
+    logs = pipeline.config.logging
+    console_level = "WARNING" if quiet and logs.console_level in ("DEBUG", "INFO") else None
     configure_logging(
-        "DEBUG" if debug else pipeline.config.logging.level,
-        pipeline.config.logging.file,
-        console_level="DEBUG" if debug else "WARNING",
+        "DEBUG" if debug else logs.level,
+        logs.file,
+        console_level="DEBUG" if debug else console_level or logs.console_level,
         file_only=() if debug else ("fth.run",),
     )
     first, last = _parse_when(start, "--start"), _parse_when(end, "--end")
@@ -957,7 +1076,7 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
-@app.command()
+@app.command(epilog="Example: fth demo -p motive --days 1")
 def demo(
     provider: Annotated[
         list[str] | None,
@@ -1022,16 +1141,52 @@ def demo(
         "    import pandas as pd\n"
         f"    df = pd.read_parquet({str(dataset)!r})\n"
         "    print(df.groupby('provider', observed=True).size())\n"
-        f"Or: fth status -c {config_path}   and   "
-        f'fth query -c {config_path} "select provider, count(*) from telemetry group by 1"\n'
-        "Next, for real data: fth config init, set each provider's credentials (MOTIVE_API_KEY,"
-        " SAMSARA_API_KEY, GEOTAB_DATABASE / GEOTAB_USERNAME / GEOTAB_PASSWORD), fth run.",
+        + _demo_next_steps(registry, config_path),
         highlight=False,
     )
     raise typer.Exit(summary.exit_code)
 
 
-@app.command()
+def _invoked_fth() -> str:
+    """How to type ``fth`` in this shell: ``fth`` when it is on PATH, else the command as it
+    was invoked (``.venv/bin/fth`` from ``make demo``; ``python -m fth_core.cli``), so the
+    hints printed work without activating the venv."""
+    import shlex
+    import shutil
+
+    if shutil.which("fth"):
+        return "fth"
+    if Path(sys.argv[0]).name == "fth":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m fth_core.cli"
+
+
+def _demo_next_steps(registry: EndpointRegistry, config_path: Path) -> str:
+    """The demo's closing hints, true of this install: the command as it can be typed here,
+    ``fth query`` only with DuckDB, and the credential variables of the installed providers
+    (``<NAME>_<FIELD>`` for each field of each provider's credentials)."""
+    import importlib.util
+    import shlex
+
+    fth, config = _invoked_fth(), shlex.quote(str(config_path))
+    hints = f"Or: {fth} status -c {config}"
+    if importlib.util.find_spec("duckdb") is not None:
+        query = shlex.quote("select provider, count(*) from telemetry group by 1")
+        hints += f"   and   {fth} query -c {config} {query}"
+    credentials = ", ".join(
+        " / ".join(
+            f"{name.upper()}_{field.upper()}"
+            for field in registry.spec(name).credentials.model_fields
+        )
+        for name in registry.list_providers()
+    )
+    return (
+        f"{hints}\nNext, for real data: {fth} config init, set each provider's credentials"
+        f" ({credentials}), {fth} run."
+    )
+
+
+@app.command(epilog="Example: fth simulate -p samsara --port 8080")
 def simulate(
     provider: Annotated[
         list[str] | None, typer.Option("--provider", "-p", help="Only this provider (repeatable).")
@@ -1065,9 +1220,9 @@ def simulate(
         sys.stdout.write("stopped\n")
 
 
-@app.command()
+@app.command(epilog="Example: fth prune --dry-run")
 def prune(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
+    config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
     retention_days: Annotated[
         int | None,
         typer.Option(min=1, help="Keep this many days (default: storage.retention_days)."),

@@ -344,6 +344,9 @@ class TelemetryClient(Closing):
             outgoing, base, generation = self._signed(request)
         else:
             outgoing = request
+        # Errors without an HTTP answer name the whole URL (no query: it may hold secrets),
+        # so a wrong host or port shows at once.
+        url = base.rstrip("/") + path
         with self.governor.slot(rate_key, rate, request.scope):
             started = time.monotonic()
             self._count("requests")
@@ -353,7 +356,7 @@ class TelemetryClient(Closing):
                 reason = f"timed out ({type(exc).__name__})"
                 if str(exc) == DEADLINE_MESSAGE:
                     reason = f"no whole answer within the request deadline of {self.deadline:g} s"
-                raise _Retryable(TransportError(self.provider, method, path, reason)) from None
+                raise _Retryable(TransportError(self.provider, method, url, reason)) from None
             except httpx.DecodingError as exc:
                 raise ResponseFormatError(
                     f"{self.provider}: {request.describe()} sent a body that does not "
@@ -363,7 +366,9 @@ class TelemetryClient(Closing):
                 # Redacted: httpx quotes what it could not parse, e.g. a malformed header line
                 # in which the server echoed our key.
                 reason = redact(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
-                raise _Retryable(TransportError(self.provider, method, path, reason)) from None
+                if isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower():
+                    reason = "connection refused"  # not "[Errno 111] Connection refused"
+                raise _Retryable(TransportError(self.provider, method, url, reason)) from None
         log.debug(
             "%s: %s -> %s (%d bytes, %.0f ms)",
             self.provider,

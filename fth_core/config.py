@@ -17,8 +17,8 @@ Shape (every key optional except what a run needs)::
         max_concurrency: 10
         options: {}                            # provider-specific, checked by the plugin
     pipeline: {default_start_date: 2026-01-01, lookback_days: 1, batch_increment_days: 1}
-    storage: {parquet_path: data/telemetry, retention_days: null}
-    logging: {level: INFO, file: null}
+    storage: {parquet_path: data/telemetry, retention_days: null, parquet_compression: zstd}
+    logging: {level: INFO, console_level: WARNING, file: null}   # file_path, file_level: aliases
 
 Every problem is reported as one line ``<yaml.path>: <what is wrong>``, all problems at once,
 and never with the value of a secret. A key given twice in one mapping is an error (plain YAML
@@ -47,6 +47,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from fth_core.errors import ConfigError
@@ -63,6 +64,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "plain_message",
+    "read_config_file",
 ]
 
 # Fields never echoed in a problem line or a repr (a proxy URL may carry user:password).
@@ -72,6 +74,8 @@ _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 # Errors about a whole section given as a scalar: the value adds nothing and may be a secret
 # (``motive: ${MOTIVE_API_KEY}``), so it is not echoed.
 _SECTION_ERRORS = {"dict_type", "model_type", "model_attributes_type"}
+# Names of the original Fleet Telemetry Hub design, read as today's (see LoggingConfig).
+_LOGGING_ALIASES = {"file_path": "file", "file_level": "level"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
@@ -285,6 +289,14 @@ class StorageConfig(_Strict):
     retention_days: int | None = Field(
         default=None, ge=1, description="fth prune deletes older dates; null keeps everything"
     )
+    parquet_compression: Literal["zstd", "snappy", "gzip", "brotli", "none"] = Field(
+        default="zstd", description="codec of the files written: zstd, snappy, gzip, brotli, none"
+    )
+
+    @field_validator("parquet_compression", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("parquet_path", mode="before")
     @classmethod
@@ -300,17 +312,39 @@ class StorageConfig(_Strict):
         return _folder_or_file(value, folder=True)
 
 
+_Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
 class LoggingConfig(_Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+    """``file_path`` and ``file_level`` (the original Fleet Telemetry Hub's names) are accepted
+    for ``file`` and ``level``; giving both names of one setting is a mistake."""
+
+    level: _Level = Field(
         default="INFO",
-        description="for the file: INFO each run's start, windows, outcome; DEBUG every"
-        " request (credentials redacted). fth run's terminal shows warnings only",
+        description="for the file (or file_level): INFO each run's start, windows, outcome;"
+        " DEBUG every request (credentials redacted)",
+    )
+    console_level: _Level = Field(
+        default="WARNING", description="fth run's terminal; --debug shows everything"
     )
     file: Path | None = Field(
-        default=None, description="append each run's account to this file (README: The log)"
+        default=None,
+        description="(or file_path) append each run's account to this file (README: The log)",
     )
 
-    @field_validator("level", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for alias, name in _LOGGING_ALIASES.items():
+                if alias in data:
+                    if name in data:
+                        raise ValueError(f"give {name} or {alias}, not both")
+                    data = {**data, name: data[alias]}
+                    del data[alias]
+        return data
+
+    @field_validator("level", "console_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
@@ -679,6 +713,13 @@ def load_config(
     path: str | Path, *, env: dict[str, str] | None = None, credentials: bool = True
 ) -> FthConfig:
     """Read and validate a YAML config file (``credentials``: see :func:`parse_config`)."""
+    data = read_config_file(path)
+    return parse_config(data, source=str(path), env=env, credentials=credentials)
+
+
+def read_config_file(path: str | Path) -> Any:
+    """The YAML document of a config file, not yet validated; :class:`ConfigError` when it
+    cannot be read or is not YAML (then nothing more can be checked)."""
     path = Path(path)
     source = str(path)
     try:
@@ -708,4 +749,4 @@ def load_config(
         if isinstance(exc, _Refused):
             raise ConfigError(f"{where}refused: {problem}", source) from None
         raise ConfigError(f"{where}invalid YAML: {problem}", source) from None
-    return parse_config(data, source=source, env=env, credentials=credentials)
+    return data

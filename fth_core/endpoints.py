@@ -41,6 +41,7 @@ __all__ = [
     "ParsedResponse",
     "RequestSpec",
     "format_utc",
+    "human_time",
     "parse_utc",
 ]
 
@@ -76,6 +77,22 @@ def parse_utc(value: str | datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{value.isoformat()} has no time zone; give one (e.g. a Z suffix)")
     return value.astimezone(UTC)
+
+
+def _instant(value: Any) -> datetime:
+    """:func:`parse_utc`, taking a plain date (``2026-03-02``, or a ``date``) as its midnight
+    UTC, as ``fth run --start`` does: a date names no instant but its start, unambiguously."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = value.isoformat()
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        value = value.strip() + "T00:00:00Z"
+    return parse_utc(value)
+
+
+def human_time(value: str | datetime) -> str:
+    """A time as every human-facing line shows it: ISO-8601 in UTC, to the second, with ``Z``
+    (``2026-03-02T00:00:00Z``): one form in summaries, progress, status and errors alike."""
+    return f"{parse_utc(value):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def format_utc(value: datetime) -> str:
@@ -166,12 +183,12 @@ class ParamSpec:
                 return value.isoformat()
             return date.fromisoformat(str(value)).isoformat()
         if kind is ParamKind.DATETIME:
-            return format_utc(parse_utc(value))
+            return format_utc(_instant(value))
         if kind is ParamKind.EPOCH_MS:
             if isinstance(value, int) and not isinstance(value, bool):
                 return str(value)
             # Integer arithmetic: timestamp() * 1000 in floats can lose a millisecond.
-            return str((parse_utc(value) - _EPOCH) // timedelta(milliseconds=1))
+            return str((_instant(value) - _EPOCH) // timedelta(milliseconds=1))
         # LIST
         items = value.split(",") if isinstance(value, str) else list(value)
         items = [str(item).strip() for item in items if str(item).strip()]
@@ -321,12 +338,17 @@ class EndpointDefinition:
                 known = ", ".join(p.name for p in self.params) or "none"
                 raise ParameterError(f"{self.key} has no parameter {key!r} (known: {known})")
             resolved[spec.name] = (spec, value)
+        missing = []  # every one named at once: a fix-one-rerun-repeat loop helps nobody
         for spec in self.params:
             if spec.name not in resolved:
                 if spec.default is not None:
                     resolved[spec.name] = (spec, spec.default)
                 elif spec.required:
-                    raise ParameterError(f"{self.key} needs parameter {spec.name!r}")
+                    missing.append(repr(spec.name))
+        if missing:
+            raise ParameterError(
+                f"{self.key} needs parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+            )
         path = self.path
         draft = RequestDraft(body=copy.deepcopy(dict(self.body)) if self.body is not None else None)
         for spec, value in resolved.values():

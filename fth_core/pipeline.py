@@ -50,9 +50,9 @@ import pyarrow.compute as pc
 
 from fth_core.config import FthConfig, load_config
 from fth_core.crashpoints import crash_point
-from fth_core.endpoints import parse_utc
+from fth_core.endpoints import human_time, parse_utc
 from fth_core.errors import ConfigError, FthError
-from fth_core.logs import get_logger, redact
+from fth_core.logs import configure_logging, get_logger, redact
 from fth_core.provider import Provider, ProviderManager
 from fth_core.registry import EndpointRegistry
 from fth_core.store import DatasetStore, MergeResult
@@ -81,8 +81,15 @@ ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
 class PipelineError(FthError):
-    """Every provider failed. ``partial_data_saved`` says whether any window was committed
-    before the failure; ``batch_index`` is the first failed window's index (0-based)."""
+    """Every provider failed.
+
+    ``partial_data_saved`` is True exactly when this run committed rows to the dataset before
+    it failed (any provider's, new or replacing duplicates): a failed window stores nothing, so
+    these are the rows of the windows before it, and a row merged just before a later step of
+    its window broke counts too. ``batch_index`` is the index (0-based) of the window that
+    failed — the earliest one when providers stopped at different windows; each provider's
+    own is ``summary.providers[name].failed_window``.
+    """
 
     def __init__(
         self,
@@ -143,11 +150,11 @@ class ProviderRun:
 
     def outcome(self) -> str:
         """How far this provider got, in a few words: ``motive: 3/3 windows, data through
-        2026-03-04 00:00Z`` (or ``stopped at window 2 …``, ``interrupted after …``)."""
-        through = f"{self.watermark:%Y-%m-%d %H:%M}Z" if self.watermark else "nothing yet"
+        2026-03-04T00:00:00Z`` (or ``stopped at window 2 …``, ``interrupted after …``)."""
+        through = human_time(self.watermark) if self.watermark else "nothing yet"
         first, last = self.failed_window_start, self.failed_window_end
         if self.failed_window is not None and first and last:
-            span = f"{first:%Y-%m-%d %H:%M}Z..{last:%Y-%m-%d %H:%M}Z"
+            span = f"{human_time(first)}..{human_time(last)}"
             done = f"stopped at window {self.failed_window + 1} of {self.windows} ({span})"
         elif self.interrupted:
             done = f"interrupted after {self.windows_done} of {self.windows} windows"
@@ -210,8 +217,8 @@ class RunSummary:
             f" by {self.stopped_by}" if self.status == "interrupted" and self.stopped_by else ""
         )
         figures = (
-            f"{self.rows_written} new rows, {self.duplicates_replaced} duplicates replaced, "
-            f"{self.quarantined} quarantined in {self.elapsed_seconds:.1f}s"
+            f"{self.rows_written:,} new rows, {self.duplicates_replaced:,} duplicates replaced, "
+            f"{self.quarantined:,} quarantined in {self.elapsed_seconds:.1f}s"
         )
         providers = "; ".join(run.outcome() for run in self.providers.values())
         return f"{self.status}{stopped}: {figures}; {providers}"
@@ -237,12 +244,12 @@ def windows(start: datetime, end: datetime, step_days: float) -> list[tuple[date
 def failed_window_line(
     provider: str, index: int, start: datetime, end: datetime, failure: str
 ) -> str:
-    """``motive: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z) failed: <failure>``.
+    """``motive: window 2 (2026-03-03T00:00:00Z..2026-03-04T00:00:00Z) failed: <failure>``.
 
     The one wording of a failed window, in progress lines, the summary and errors, so a user
     (or a script) can tell which provider and which stretch of time the next run will redo.
     """
-    span = f"{start:%Y-%m-%d %H:%M}Z..{end:%Y-%m-%d %H:%M}Z"
+    span = f"{human_time(start)}..{human_time(end)}"
     detail = failure.removeprefix(f"{provider}: ")
     return f"{provider}: window {index + 1} ({span}) failed: {detail}"
 
@@ -286,12 +293,28 @@ class TelemetryPipeline:
         self.config = config
         self.registry = registry
         self.source = source  # the config file, named by config errors found at run time
-        self.store = DatasetStore(config.storage.parquet_path)
+        if not logging.getLogger("fth").handlers and not logging.getLogger().handlers:
+            # A program that set up no logging at all gets the config's, as ``fth run`` does:
+            # ``logging.file`` at ``logging.level``, warnings on stderr. One that did (the
+            # ``fth`` logger or the root logger has a handler) keeps its own set-up untouched.
+            self.configure_logging()
+        self.store = DatasetStore(
+            config.storage.parquet_path, compression=config.storage.parquet_compression
+        )
         # The providers' threads write files of their own, but share the one state file, whose
         # update (load, modify, save) must not interleave with another provider's.
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._stopped_by: str | None = None
+
+    def configure_logging(self) -> None:
+        """Apply the config's ``logging`` to the ``fth`` logger: the run's records (and
+        DEBUG's requests) go to ``logging.file`` at ``logging.level``, warnings to stderr.
+        Done by the constructors when the program has configured no logging; call it to
+        replace a set-up of the program's own."""
+        configure_logging(
+            self.config.logging.level, self.config.logging.file, console_level="WARNING"
+        )
 
     def stop(self, reason: str = "stop()") -> None:
         """Ask the run in progress (or the next one, when none is) to stop: each provider
@@ -352,12 +375,12 @@ class TelemetryPipeline:
         start_at = parse_utc(start) if start is not None else None
         if end_at > started_at:
             raise ConfigError(
-                f"--end {end_at.isoformat()} is in the future (now {started_at:%Y-%m-%dT%H:%M}Z):"
+                f"--end {human_time(end_at)} is in the future (now {human_time(started_at)}):"
                 " a run fetches only what has happened; omit --end to run up to now"
             )
         if start_at is not None and start_at >= end_at:
             raise ConfigError(
-                f"--start {start_at.isoformat()} must be before --end {end_at.isoformat()}"
+                f"--start {human_time(start_at)} must be before --end {human_time(end_at)}"
             )
         try:
             manager = ProviderManager.from_config(self.config, self.registry)
@@ -380,8 +403,8 @@ class TelemetryPipeline:
                 "run %s started: %s up to %s%s, dataset %s",
                 run_id,
                 ", ".join(p.name for p in selected),
-                f"{end_at:%Y-%m-%d %H:%M}Z",
-                f" from {start_at:%Y-%m-%d %H:%M}Z (backfill)" if start_at else "",
+                human_time(end_at),
+                f" from {human_time(start_at)} (backfill)" if start_at else "",
                 self.store.root,
             )
             with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="fth") as pool:
@@ -397,12 +420,13 @@ class TelemetryPipeline:
             self.store.record_run(summary.as_dict() | {"run_id": run_id})  # + bounded history
         level = logging.INFO if summary.status == "ok" else logging.WARNING
         run_log.log(level, "run %s %s", run_id, summary.outcome())
-        if summary.status == "failed":
-            first = min((r.failed_window or 0) for r in runs.values())
+        if summary.status == "failed":  # so every provider has a failed_window
+            first = min(r.failed_window for r in runs.values() if r.failed_window is not None)
             reasons = "; ".join(r.failure_lines()[0] for r in runs.values() if r.failures)
             raise PipelineError(
                 f"every provider failed ({reasons})",
-                partial_data_saved=any(r.windows_done for r in runs.values()),
+                # Rows, not windows: a committed window may hold none (a quiet day).
+                partial_data_saved=any(r.rows_added or r.duplicates for r in runs.values()),
                 batch_index=first,
                 summary=summary,
             )
@@ -435,8 +459,8 @@ class TelemetryPipeline:
             # Left by a run given an --end in the future (before that was refused): the
             # incremental start lies past now, so every run would be "ok, 0 rows" until then.
             warning = (
-                f"{provider.name}: watermark {run.watermark:%Y-%m-%d %H:%M}Z is in the future"
-                f" (now {now:%Y-%m-%d %H:%M}Z): incremental runs fetch nothing until then;"
+                f"{provider.name}: watermark {human_time(run.watermark)} is in the future"
+                f" (now {human_time(now)}): incremental runs fetch nothing until then;"
                 f" set it back with: fth state set-watermark {provider.name} <last day fetched>"
             )
             run.warnings.append(warning)
@@ -448,9 +472,9 @@ class TelemetryPipeline:
             "%s: %d window(s) from %s to %s (watermark %s)",
             provider.name,
             len(plan),
-            f"{run.start:%Y-%m-%d %H:%M}Z",
-            f"{end:%Y-%m-%d %H:%M}Z",
-            f"{run.watermark:%Y-%m-%d %H:%M}Z" if run.watermark else "none",
+            human_time(run.start),
+            human_time(end),
+            human_time(run.watermark) if run.watermark else "none",
         )
         notify("provider_start", {"provider": provider.name, "windows": len(plan)})
         for index, (w_start, w_end) in enumerate(plan):
@@ -462,7 +486,7 @@ class TelemetryPipeline:
                     self._stopped_by,
                     index + 1,
                     len(plan),
-                    f"{run.watermark:%Y-%m-%d %H:%M}Z" if run.watermark else "nothing yet",
+                    human_time(run.watermark) if run.watermark else "nothing yet",
                 )
                 break
             try:
@@ -534,6 +558,8 @@ class TelemetryPipeline:
             return failures
         # A damaged file is set aside and rebuilt from this window's rows (since: its start).
         result: MergeResult = self.store.merge(valid, since=start)
+        # Counted at once: these rows are in the dataset whatever the steps below do.
+        run.record(valid, result)
         crash_point("window.merged")
         # A row without a readable timestamp is filed under the window's first date.
         quarantined = self.store.quarantine(bad, undated=start.date(), since=start)
@@ -546,18 +572,17 @@ class TelemetryPipeline:
                 run.watermark = end
         # The run's next window goes on from this one's state even when it was not stored.
         run.plugin_state = state
-        run.record(valid, result)
         run_log.info(
-            "%s: window %d (%s) committed: %d rows (%d new), %d quarantined; watermark %s",
+            "%s: window %d (%s) committed: %s rows (%s new), %s quarantined; watermark %s",
             provider.name,
             index + 1,
-            f"{start:%Y-%m-%d %H:%M}Z..{end:%Y-%m-%d %H:%M}Z",
-            valid.num_rows,
-            result.rows_added,
-            quarantined,
-            f"now {end:%Y-%m-%d %H:%M}Z"
-            if advanced
-            else f"kept at {run.watermark:%Y-%m-%d %H:%M}Z",
+            f"{human_time(start)}..{human_time(end)}",
+            f"{valid.num_rows:,}",
+            f"{result.rows_added:,}",
+            f"{quarantined:,}",
+            f"now {human_time(end)}"
+            if advanced or run.watermark is None
+            else f"kept at {human_time(run.watermark)}",
         )
         return failures
 
@@ -588,3 +613,32 @@ class TelemetryPipeline:
             providers=runs,
             stopped_by=self._stopped_by if interrupted else None,
         )
+
+
+_USAGE = """usage: python -m fth_core.pipeline CONFIG [OPTIONS]
+
+The original entry point (the cron line `python -m <package>.pipeline config.yaml`), kept so
+that line goes on working: it is `fth run --config CONFIG [OPTIONS]`, with the same behaviour,
+options and exit codes (0 ok, 1 failed, 2 usage or config error, 3 partial, 130/143
+interrupted). Prefer `fth run`; `fth run --help` lists the options.
+"""
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m fth_core.pipeline CONFIG [OPTIONS]``: ``fth run --config CONFIG [OPTIONS]``."""
+    import sys
+
+    if not argv or argv[0] in ("-h", "--help"):
+        (sys.stdout if argv else sys.stderr).write(_USAGE)
+        sys.exit(0 if argv else 2)
+    # Imported here: the CLI imports this module, never the reverse at import time.
+    from fth_core.cli import console_main
+
+    sys.argv = ["fth", "run", "--config", *argv]
+    console_main()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

@@ -54,12 +54,23 @@ class Provider(Closing):
     ) -> None:
         self.spec = spec
         self.config = config
-        self.credentials = _credentials(spec, config)
+        # Credentials and options are both checked before either's mistakes are raised:
+        # every mistake of the section in one pass.
+        problems: list[str] = []
+        try:
+            self.credentials = _credentials(spec, config)
+        except ConfigError as exc:
+            problems += exc.problems
+        try:
+            self.settings = _settings(spec, config)
+        except ConfigError as exc:
+            problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
         if self.credentials is not None:
             for secret in secret_values(self.credentials):
                 register_secret(secret)
         self.registry = registry if registry is not None else EndpointRegistry({spec.name: spec})
-        self.settings = _settings(spec, config)
         quota = spec.quota
         self.quota = Quota(
             requests_per_second=config.rate_limit.requests_per_second or quota.requests_per_second,

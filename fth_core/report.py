@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fth_core.endpoints import human_time
 from fth_core.pipeline import ProviderRun, RunSummary, failed_window_line
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class RunProgress:
         elif event == "provider_start":
             line = f"{name}: {data['windows']} window(s) to fetch"
         elif event == "window_done":
-            through = f"{data['end']:%Y-%m-%d %H:%M}Z"
+            through = human_time(data["end"])
             line = f"{name}: window {data['index'] + 1} committed (through {through})"
         elif event == "window_failed":
             line = _failed(data)
@@ -180,19 +181,21 @@ def print_summary(summary: RunSummary) -> None:
         for warning in run.warnings:
             out.print(f"  warning: {warning}", highlight=False, soft_wrap=True)
     span = (
-        f"{summary.first_timestamp:%Y-%m-%d %H:%M} → {summary.last_timestamp:%Y-%m-%d %H:%M} UTC"
+        f"{human_time(summary.first_timestamp)} → {human_time(summary.last_timestamp)}"
         if summary.first_timestamp and summary.last_timestamp
         else "no rows"
     )
     out.print(
-        f"{summary.rows_written} new rows, {summary.duplicates_replaced} duplicates replaced, "
-        f"{summary.quarantined} quarantined; {summary.vehicles} vehicles; {span}; "
+        f"{summary.rows_written:,} new rows, {summary.duplicates_replaced:,} duplicates replaced, "
+        f"{summary.quarantined:,} quarantined; {summary.vehicles:,} vehicles; {span}; "
         f"{len(summary.partitions_touched)} partition(s) written in {summary.elapsed_seconds:.1f}s",
         highlight=False,
     )
     if summary.quarantined:
         where = Path(summary.dataset) / "_quarantine"
-        line = f"quarantine: {summary.quarantined} bad row(s) set aside, with a reason, in {where}"
+        line = (
+            f"quarantine: {summary.quarantined:,} bad row(s) set aside, with a reason, in {where}"
+        )
         out.print(line, highlight=False, soft_wrap=True)
     if summary.partitions_pruned:
         pruned = summary.partitions_pruned

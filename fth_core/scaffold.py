@@ -110,6 +110,8 @@ def render_config(registry: EndpointRegistry, providers: Sequence[str] | None = 
         "# fth configuration — every option with its default; delete what you do not change.",
         "# Credentials: ${NAME} is replaced by the environment variable NAME, and a provider",
         "# without one falls back to <PROVIDER>_<FIELD> (e.g. MOTIVE_API_KEY).",
+        "# fth reads --config FILE, else $FTH_CONFIG, else config/fth.yaml in the working",
+        "# folder or the nearest parent folder that has one.",
         "",
         "providers:" if names else "providers: {}",
     ]

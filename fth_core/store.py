@@ -81,6 +81,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fth_core.crashpoints import crash_point
+from fth_core.endpoints import human_time
 from fth_core.errors import FthError
 from fth_core.logs import get_logger, redact
 from fth_core.schema import (
@@ -397,7 +398,9 @@ def _read_whole(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     return _read_parquet(path, read)
 
 
-def _merge_file(path: Path, incoming: pa.Table, files: _Files) -> tuple[int, int]:
+def _merge_file(
+    path: Path, incoming: pa.Table, files: _Files, compression: str = "zstd"
+) -> tuple[int, int]:
     """Merge ``incoming`` into the Parquet file ``path`` (deduplicated on ``files.keys``,
     sorted) and replace it atomically; returns the row counts before and after. Where both hold
     a key the incoming row is kept. A :class:`DamagedFileError`, before anything is written,
@@ -405,13 +408,14 @@ def _merge_file(path: Path, incoming: pa.Table, files: _Files) -> tuple[int, int
     schema = files.schema
     existing = _read_whole(path, schema) if path.exists() else schema.empty_table()
     merged = latest_sorted(concat_telemetry([existing, incoming], schema), files.keys)
-    options = _parquet_options(schema)
+    options = _parquet_options(schema, compression)
     _atomic_write(path, lambda tmp: pq.write_table(merged, tmp, **options), files.kind)
     return existing.num_rows, merged.num_rows
 
 
-def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """How ``pq.write_table`` encodes each column of ``schema``: zstd throughout, and
+def _parquet_options(schema: pa.Schema, compression: str = "zstd") -> dict[str, Any]:
+    """How ``pq.write_table`` encodes each column of ``schema``: ``compression`` throughout
+    (zstd unless ``storage.parquet_compression`` says otherwise; "none" is uncompressed), and
 
     * text (and dictionaries): dictionary-encoded, Parquet's default — few distinct values;
     * floats: BYTE_STREAM_SPLIT, not the default dictionary — positions, speeds and odometers
@@ -430,7 +434,7 @@ def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
         elif pa.types.is_timestamp(column.type):
             encodings[column.name] = "DELTA_BINARY_PACKED"
     return {
-        "compression": "zstd",
+        "compression": compression,
         "use_dictionary": [name for name in schema.names if name not in encodings],
         "column_encoding": encodings,
         "write_page_checksum": True,
@@ -483,8 +487,9 @@ def _kind(value: Any) -> str:
 class DatasetStore:
     """A telemetry dataset rooted at ``root``."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, compression: str = "zstd") -> None:
         self.root = Path(root)
+        self.compression = compression  # of the files it writes (storage.parquet_compression)
         self.state_path = self.root / "_state" / "state.json"
 
     # -- locking ---------------------------------------------------------------------------
@@ -512,7 +517,7 @@ class DatasetStore:
                     )
                 time.sleep(0.01)
             record = self.root / ".lock"
-            since = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+            since = human_time(datetime.now(UTC))
             record.write_text(
                 f"pid {os.getpid()} on {socket.gethostname()} since {since}\n", encoding="utf-8"
             )
@@ -580,7 +585,9 @@ class DatasetStore:
                 continue
             new = old.with_name(old.name.removesuffix(".parquet") + QUARANTINE_SUFFIX)
             if new.exists():
-                _merge_file(old, pq.read_table(new, schema=QUARANTINE_SCHEMA), _QUARANTINE)
+                _merge_file(
+                    old, pq.read_table(new, schema=QUARANTINE_SCHEMA), _QUARANTINE, self.compression
+                )
             os.replace(old, new)
             _fsync_dir(old.parent)
 
@@ -713,10 +720,10 @@ class DatasetStore:
         a damaged file is set aside first, and the rows make a new one."""
         path = _provider_file(directory, provider, files.suffix)
         try:
-            return _merge_file(path, rows, files)
+            return _merge_file(path, rows, files, self.compression)
         except DamagedFileError as exc:
             self._set_aside(exc, since)
-            return _merge_file(path, rows, files)
+            return _merge_file(path, rows, files, self.compression)
 
     def _set_aside(self, damaged: DamagedFileError, since: datetime | None) -> None:
         """Move the damaged file to ``_damaged/<UTC time>/<its path in the dataset>``, out of
@@ -736,7 +743,7 @@ class DatasetStore:
         missing = ""
         if since is not None and midnight < since < midnight + timedelta(days=1):
             missing = (
-                f"; its rows before {since.astimezone(UTC):%H:%M}Z are not in this fetch:"
+                f"; its rows before {human_time(since)} are not in this fetch:"
                 f" `fth run --start {day}` fetches that date again"
             )
         log.warning(

@@ -151,8 +151,8 @@ def test_the_printed_summary_counts_the_quarantined_rows_per_provider(feeds: Bad
     assert [int(n.replace(",", "")) for n in row.groups()] == [counts["motive"], counts["samsara"]]
     total = sum(counts.values())
     stored = DatasetStore(feeds.dataset).read().num_rows
-    assert f"{stored} new rows, 0 duplicates replaced, {total} quarantined;" in result.stdout
+    assert f"{stored:,} new rows, 0 duplicates replaced, {total:,} quarantined;" in result.stdout
     assert (
-        f"quarantine: {total} bad row(s) set aside, with a reason, in "
+        f"quarantine: {total:,} bad row(s) set aside, with a reason, in "
         f"{feeds.dataset / '_quarantine'}" in result.stdout
     )

@@ -206,7 +206,7 @@ def test_a_damaged_file_rebuilt_from_part_of_its_date_says_what_is_missing_and_h
     assert half.returncode == 0, half.stderr
     [line] = [line for line in half.stderr.splitlines() if "damaged" in line]
     assert line.endswith(
-        "rebuilt from this fetch; its rows before 12:00Z are not in this fetch:"
+        "rebuilt from this fetch; its rows before 2026-03-03T12:00:00Z are not in this fetch:"
         " `fth run --start 2026-03-03` fetches that date again"
     )
     whole = fth("run", "-c", str(config), "--start", "2026-03-03", "--end", end, cwd=sims.tmp)

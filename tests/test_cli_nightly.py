@@ -36,6 +36,7 @@ from loopback_support import (
 )
 
 from fth_core import parse_config
+from fth_core.endpoints import human_time
 from fth_core.pipeline import TelemetryPipeline, advances
 from fth_core.sim import Fleet, SimRequest, SimResponse, SimServer, SimulatedProvider
 from fth_core.store import DatasetStore
@@ -115,14 +116,15 @@ def test_a_quiet_partial_run_prints_each_failed_window_and_a_final_line(tmp_path
     assert result.stdout == ""
     failed, final = result.stderr.splitlines()
     assert failed.startswith(
-        "samsara: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z) failed: GET /fleet/vehicles/"
+        "samsara: window 2 (2026-03-03T00:00:00Z..2026-03-04T00:00:00Z) failed: "
+        "GET /fleet/vehicles/"
     )
     assert failed.endswith("stats are down")
     assert final.startswith("fth run: partial: ")
-    assert "; motive: 3/3 windows, data through 2026-03-05 00:00Z" in final
+    assert "; motive: 3/3 windows, data through 2026-03-05T00:00:00Z" in final
     assert final.endswith(
-        "; samsara: stopped at window 2 of 3 (2026-03-03 00:00Z..2026-03-04 00:00Z),"
-        " data through 2026-03-03 00:00Z"
+        "; samsara: stopped at window 2 of 3 (2026-03-03T00:00:00Z..2026-03-04T00:00:00Z),"
+        " data through 2026-03-03T00:00:00Z"
     )
 
 
@@ -164,12 +166,16 @@ def test_the_log_file_records_each_runs_start_failed_windows_and_summary_without
     lines = [line.split(" ", 2)[2] for line in text.splitlines()]  # without date and time
     starts = [line for line in lines if line.startswith("INFO fth.run: run ") and "started" in line]
     assert len(starts) == 2
-    assert "started: motive, samsara up to 2026-03-04 00:00Z" in starts[0]
-    failed = "WARNING fth.run: samsara: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z) failed: "
+    assert "started: motive, samsara up to 2026-03-04T00:00:00Z" in starts[0]
+    failed = (
+        "WARNING fth.run: samsara: window 2 (2026-03-03T00:00:00Z..2026-03-04T00:00:00Z) failed: "
+    )
     [failure] = [line for line in lines if line.startswith(failed)]
     assert failure.endswith("key *** may not read this")
     assert any(
-        line.startswith("INFO fth.run: motive: window 2 (2026-03-03 00:00Z..2026-03-04 00:00Z)")
+        line.startswith(
+            "INFO fth.run: motive: window 2 (2026-03-03T00:00:00Z..2026-03-04T00:00:00Z)"
+        )
         and "committed" in line
         for line in lines
     )
@@ -239,7 +245,7 @@ def test_an_end_in_the_future_is_refused_with_one_line_exit_2_and_nothing_writte
     assert result.returncode == 2
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: --end 2030-01-01T00:00:00+00:00 is in the future (now ")
+    assert line.startswith("error: --end 2030-01-01T00:00:00Z is in the future (now ")
     assert line.endswith("omit --end to run up to now")
     assert not (tmp_path / "dataset").exists()
     assert "An end in the future is refused (exit 2)" in run_help(tmp_path)
@@ -260,16 +266,16 @@ def test_a_watermark_in_the_future_is_flagged_by_run_and_by_status(tmp_path: Pat
     assert nightly.returncode == 0, nightly.stderr
     [warning] = nightly.stderr.splitlines()
     assert warning.startswith(
-        "warning: samsara: watermark 2030-01-01 00:00Z is in the future (now "
+        "warning: samsara: watermark 2030-01-01T00:00:00Z is in the future (now "
     )
     assert "incremental runs fetch nothing until then" in warning
 
     text = fth("status", "-c", config, cwd=tmp_path).stdout.splitlines()
     assert (
-        "samsara: data through 2030-01-01T00:00:00+00:00 (in the future: incremental runs fetch"
+        "samsara: data through 2030-01-01T00:00:00Z (in the future: incremental runs fetch"
         " nothing until then)" in text
     )
-    assert f"motive: data through {DAY2.isoformat()}" in text
+    assert f"motive: data through {human_time(DAY2)}" in text
     report = json.loads(fth("status", "-c", config, "--json", cwd=tmp_path).stdout)
     assert report["watermarks_in_future"] == ["samsara"]
 
@@ -515,7 +521,7 @@ def test_a_signal_stops_the_run_after_its_current_window_commits_and_saves_the_s
             assert stdout == ""
             assert stderr[-1].startswith(f"fth run: interrupted by {stop.name}: ")
             assert stderr[-1].endswith("samsara: interrupted after 2 of 4 windows, data through"
-                                       " 2026-03-04 00:00Z")  # fmt: skip
+                                       " 2026-03-04T00:00:00Z")  # fmt: skip
         else:
             assert "fth run: interrupted" in stdout
             assert f"interrupted by {stop.name}: the windows committed are kept" in stdout

@@ -33,6 +33,7 @@ import yaml
 from fake_plugins import cli_env
 from loopback_support import tree_snapshot
 
+from fth_core.endpoints import human_time
 from fth_core.schema import QUARANTINE_SCHEMA, enforce_telemetry_schema
 from fth_core.sim import Fleet, SimServer
 from fth_core.store import RUNS_KEPT, DatasetStore
@@ -262,14 +263,16 @@ def test_status_runs_lists_the_last_runs_newest_first_with_their_failures(
     assert started == sorted(started, reverse=True)
     assert all(r["rows_written"] > 0 and r["elapsed_seconds"] > 0 for r in runs)
     [failure] = runs[0]["failures"]
-    assert failure.startswith("samsara: window 1 (2026-03-04 00:00Z..2026-03-05 00:00Z) failed:")
+    assert failure.startswith(
+        "samsara: window 1 (2026-03-04T00:00:00Z..2026-03-05T00:00:00Z) failed:"
+    )
     assert runs[1]["failures"] == runs[2]["failures"] == []
 
     text = fth("status", "--runs", "-c", str(config)).stdout.splitlines()
     at = text.index("runs, newest first:")
     first = runs[0]
     assert text[at + 1] == (
-        f"  {first['started_at']} partial, {first['rows_written']} new rows, "
+        f"  {human_time(first['started_at'])} partial, {first['rows_written']:,} new rows, "
         f"{first['elapsed_seconds']}s, 1 failure(s)"
     )
     assert text[at + 2] == f"    {failure}"
@@ -351,7 +354,7 @@ def test_state_show_prints_watermarks_and_plugin_state_with_secrets_redacted(
         assert text.returncode == 0, text.stderr
         lines = text.stdout.splitlines()
         assert lines[0] == f"state: {store.state_path}"
-        assert lines[1].startswith(f"motive: watermark {mark.isoformat()} (set ")
+        assert lines[1].startswith(f"motive: watermark {human_time(mark)} (set ")
         assert lines[-1] == "runs kept: 1 (fth status --runs lists them)"
         assert "s-123456" not in text.stdout
     # With the key in the environment (as a run has it), it is hidden in any case.
@@ -389,7 +392,7 @@ def test_set_watermark_with_yes_moves_it_clears_the_plugin_state_and_the_run_sta
     result = fth("state", "set-watermark", "motive", "2026-03-01", "--yes", "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        f"motive: watermark set to 2026-03-01T00:00:00+00:00 (was {mark.isoformat()})\n"
+        f"motive: watermark set to 2026-03-01T00:00:00Z (was {human_time(mark)})\n"
     )
     assert store.watermark("motive") == datetime(2026, 3, 1, tzinfo=UTC)
     assert store.provider_state("motive") == {}
@@ -426,7 +429,7 @@ def test_set_watermark_asks_on_a_terminal_and_a_no_changes_nothing(
             os.close(leader)
             os.close(follower)
         assert result.returncode == code, result.stderr
-        assert f"Set samsara's watermark from {mark.isoformat()} to 2026-03-02T06:00:00+00:00" in (
+        assert f"Set samsara's watermark from {human_time(mark)} to 2026-03-02T06:00:00Z" in (
             result.stdout
         )
         assert store.watermark("samsara") == expected
@@ -453,7 +456,7 @@ def test_reset_forgets_the_watermark_and_plugin_state_and_keeps_the_data(
     rows = store.read().num_rows
     result = fth("state", "reset", "motive", "--yes", "-c", str(config))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("motive: state reset (was 2026-03-03T00:00:00+00:00)")
+    assert result.stdout.startswith("motive: state reset (was 2026-03-03T00:00:00Z)")
     assert status_json(config)["watermarks"] == {
         "motive": None,
         "samsara": "2026-03-03T00:00:00+00:00",
@@ -471,7 +474,7 @@ def test_reset_forgets_the_watermark_and_plugin_state_and_keeps_the_data(
             "error: motiv: not a provider of the config or the state (known: motive, samsara)",
         ),
         (["set-watermark", "motive", "yesterday"], "error: TIME: 'yesterday' is not an ISO-8601"),
-        (["set-watermark", "motive", "2999-01-01"], "error: TIME 2999-01-01T00:00:00+00:00 is in"),
+        (["set-watermark", "motive", "2999-01-01"], "error: TIME 2999-01-01T00:00:00Z is in"),
         (["reset", "geotab"], "error: geotab: not a provider of the config or the state"),
     ],
 )

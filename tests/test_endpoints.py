@@ -79,10 +79,16 @@ def test_datetime_param_refuses_naive_values(naive: datetime | str) -> None:
         ParamSpec("start_time", ParamKind.DATETIME).serialize(naive)
 
 
-@pytest.mark.parametrize("wrong", [date(2026, 1, 5), 1767225600, None], ids=repr)
+@pytest.mark.parametrize("wrong", [1767225600, None], ids=repr)
 def test_datetime_param_reports_wrong_types_as_parameter_errors(wrong: object) -> None:
     with pytest.raises(ParameterError, match="start_time"):
         ParamSpec("start_time", ParamKind.DATETIME).serialize(wrong)
+
+
+@pytest.mark.parametrize("day", [date(2026, 1, 5), "2026-01-05"], ids=repr)
+def test_datetime_and_epoch_params_take_a_plain_date_as_its_utc_midnight(day: object) -> None:
+    assert ParamSpec("t", ParamKind.DATETIME).serialize(day) == "2026-01-05T00:00:00Z"
+    assert ParamSpec("t", ParamKind.EPOCH_MS).serialize(day) == "1767571200000"
 
 
 def test_epoch_ms_param_writes_integer_milliseconds() -> None:

@@ -405,7 +405,7 @@ def test_every_provider_down_raises_pipeline_error_with_nothing_saved(
     assert error.partial_data_saved is False
     assert error.batch_index == 0
     assert "\n" not in str(error)
-    window = "window 1 (2026-03-02 00:00Z..2026-03-03 00:00Z) failed"
+    window = "window 1 (2026-03-02T00:00:00Z..2026-03-03T00:00:00Z) failed"
     assert str(error).startswith(f"every provider failed (motive: {window}: GET ")
     assert f"; samsara: {window}: GET " in str(error), "each provider once, with its first failure"
     assert error.summary is not None

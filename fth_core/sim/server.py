@@ -11,6 +11,7 @@ what it had to survive.
 
 from __future__ import annotations
 
+import errno
 import math
 import random
 import socket
@@ -29,6 +30,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from fth_core.closing import Closing
+from fth_core.errors import ConfigError
 from fth_core.sim.wire import SimRequest, SimResponse
 
 __all__ = ["Chaos", "Fault", "InjectedFault", "LoggedRequest", "SimServer"]
@@ -214,7 +216,15 @@ class SimServer(Closing):
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SimServer:
-        server = _LoopbackServer(("127.0.0.1", self._port), _make_request_handler(self))
+        try:
+            server = _LoopbackServer(("127.0.0.1", self._port), _make_request_handler(self))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # One line naming the port (exit 2), not a traceback ending in "[Errno 98]".
+            raise ConfigError(
+                f"port {self._port} on 127.0.0.1 is already in use; pick another (--port) or 0"
+            ) from None
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
