@@ -340,27 +340,25 @@ def fetch(
         # -P: -p is --provider, in run, demo and simulate
         typer.Option("--param", "-P", help="key=value (repeatable); snake_case or API names."),
     ] = None,
-    output_format: Annotated[
-        str | None,
+    output_format: Annotated[  # a Literal: help lists the choices, a wrong one names them
+        Literal["table", "json", "csv", "parquet"] | None,
         typer.Option(
             "--format",
             "-f",
-            help="table, json (the API's own items), csv or parquet; default: -o's extension,"
-            " else table.",
+            help="json is the API's own items; default: -o's extension, else table.",
         ),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)] = DEFAULT_CONFIG,
 ) -> None:
     """Call any registered endpoint once (all pages) and print or save the result."""
-    if output_format is None:  # -o items.json means json: the extension says what is wanted
+    chosen: str = output_format or ""
+    if not chosen:  # -o items.json means json: the extension says what is wanted
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-        output_format = suffix if suffix in ("json", "csv", "parquet") else "table"
-    if output_format not in ("table", "json", "csv", "parquet"):
-        raise typer.BadParameter("must be table, json, csv or parquet", param_hint="--format")
-    if output_format == "parquet" and output is None:
+        chosen = suffix if suffix in ("json", "csv", "parquet") else "table"
+    if chosen == "parquet" and output is None:
         raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
-    if output_format == "table" and output is not None:  # before any request is made
+    if chosen == "table" and output is not None:  # before any request is made
         raise typer.BadParameter(
             "table output goes to the screen; use csv/json/parquet", param_hint="--output"
         )
@@ -371,12 +369,12 @@ def fetch(
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
         params[key.strip()] = value
     with _provider_from(config, provider) as found:
-        if output_format == "json":  # the API's own items: nested, with its key names
+        if chosen == "json":  # the API's own items: nested, with its key names
             items = found.client().fetch_all(found.endpoint(endpoint), params, typed=False)
         else:
             frame = found.to_dataframe(endpoint, **params)
-    if output_format != "json":
-        _emit_frame(frame, output_format, output)
+    if chosen != "json":
+        _emit_frame(frame, chosen, output)
         return
     _write(json.dumps(items, indent=2, ensure_ascii=False, default=str) + "\n", output)
     if output is not None:

@@ -142,11 +142,17 @@ def test_a_global_config_for_a_command_without_one_is_a_usage_error(tmp_path: Pa
     assert not (tmp_path / "demo-data").exists()
 
 
-def test_query_format_lists_its_choices_in_help_and_in_the_error(tmp_path: Path) -> None:
+def test_query_and_fetch_formats_list_their_choices_in_help_and_in_the_error(
+    tmp_path: Path,
+) -> None:
     assert "<table|csv|json>" in fth("query", "-h", cwd=tmp_path).stdout
     result = fth("query", "-f", "xml", "select 1", cwd=tmp_path)
     assert result.returncode == 2
     assert "'xml' is not one of 'table', 'csv', 'json'" in _flat(result.stderr)
+    assert "<table|json|csv|parquet>" in fth("fetch", "-h", cwd=tmp_path).stdout
+    result = fth("fetch", "motive", "vehicles", "-f", "xml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'xml' is not one of 'table', 'json', 'csv', 'parquet'" in _flat(result.stderr)
 
 
 def test_each_short_flag_means_one_long_option_across_the_cli() -> None:
