@@ -523,29 +523,14 @@ def status(
         )
         through = f"data through {_when(mark)}" if mark else "never run"
         screen.print(f"{name}: {through}{flag}", highlight=False)
-    last = last_run
-    if last is None:
+    if last_run is None:
         screen.print("last run: none", highlight=False)
     else:
-        screen.print(
-            f"last run: {_when(last['started_at'])} {last['status']}, "
-            f"{_count(last['rows_written'])} new rows, "
-            f"{len(last['failures'])} failure(s)",
-            highlight=False,
-        )
-        for failure in last["failures"][:5]:
-            screen.print(f"  {failure}", highlight=False)
+        _print_run(screen, "last run: ", last_run)
     if runs:
         screen.print("runs, newest first:" if history else "runs: none", highlight=False)
         for past in history:
-            screen.print(
-                f"  {_when(past['started_at'])} {past['status']}, "
-                f"{_count(past['rows_written'])} new rows, "
-                f"{past['elapsed_seconds']}s, {len(past['failures'])} failure(s)",
-                highlight=False,
-            )
-            for failure in past["failures"][:5]:
-                screen.print(f"    {failure}", highlight=False, soft_wrap=True)
+            _print_run(screen, "  ", past, elapsed=True)
     for line in _health_lines(report):
         screen.print(line, highlight=False, soft_wrap=True)
 
@@ -677,6 +662,19 @@ def _totals_lines(totals: dict[str, Any], quarantine: dict[str, Any]) -> list[st
             f"unreadable: {len(totals['unreadable_files'])} file(s) not counted (fth verify)"
         )
     return lines
+
+
+def _print_run(screen: Any, lead: str, run: dict[str, Any], *, elapsed: bool = False) -> None:
+    """One run of ``fth status``: when, how it ended, rows, failures (the first five below)."""
+    took = f"{run['elapsed_seconds']}s, " if elapsed else ""
+    screen.print(
+        f"{lead}{_when(run['started_at'])} {run['status']}, "
+        f"{_count(run['rows_written'])} new rows, {took}{len(run['failures'])} failure(s)",
+        highlight=False,
+    )
+    indent = " " * (len(lead) - len(lead.lstrip()) + 2)
+    for failure in run["failures"][:5]:
+        screen.print(f"{indent}{failure}", highlight=False, soft_wrap=True)
 
 
 def _last_run(run: dict[str, Any] | None) -> dict[str, Any] | None:
